@@ -1,0 +1,233 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Algorithm is a JWS signing algorithm. Only asymmetric algorithms can be named:
+// a shared-secret (HS*) or "none" token can never pass.
+// +kubebuilder:validation:Enum=RS256;RS384;RS512;PS256;PS384;PS512;ES256;ES384;ES512;EdDSA
+type Algorithm string
+
+// DefaultAction decides what happens to a request that no route matches.
+// +kubebuilder:validation:Enum=Deny;Authenticated
+type DefaultAction string
+
+const (
+	// DefaultActionDeny refuses requests that no route matches.
+	DefaultActionDeny DefaultAction = "Deny"
+	// DefaultActionAuthenticated lets any valid token through when no route matches.
+	DefaultActionAuthenticated DefaultAction = "Authenticated"
+)
+
+// Mode decides whether decisions are enforced or only recorded.
+// +kubebuilder:validation:Enum=Enforce;Audit
+type Mode string
+
+const (
+	// ModeEnforce refuses requests that fail authentication or authorization.
+	ModeEnforce Mode = "Enforce"
+	// ModeAudit records the decision (metrics, logs) but lets the request through.
+	ModeAudit Mode = "Audit"
+)
+
+// ScopeMatch says whether a route needs all of its scopes or any one of them.
+// +kubebuilder:validation:Enum=All;Any
+type ScopeMatch string
+
+const (
+	// MatchAll requires every listed scope.
+	MatchAll ScopeMatch = "All"
+	// MatchAny requires at least one listed scope.
+	MatchAny ScopeMatch = "Any"
+)
+
+// ScopeClaim names a token claim that carries scopes.
+// +kubebuilder:validation:Enum=scope;scp;permissions
+type ScopeClaim string
+
+// Issuer is an authorization server whose tokens are accepted.
+type Issuer struct {
+	// URL must equal the token's iss claim exactly (Auth0 issuers end with "/").
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url"`
+
+	// JWKSURI is where the issuer publishes its signing keys. When empty, it is
+	// found by OIDC discovery at URL + "/.well-known/openid-configuration".
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^https?://`
+	JWKSURI string `json:"jwksURI,omitempty"`
+}
+
+// Route requires scopes for requests matching a path pattern and methods.
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.scopes) && size(self.scopes) > 0)",message="a route is either public or requires scopes, not both"
+type Route struct {
+	// Path is a net/http ServeMux path pattern such as /timesheets/{id}/approve.
+	// The most specific pattern wins.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path"`
+
+	// Methods the route applies to; empty means every method.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=9
+	// +kubebuilder:validation:items:Enum=GET;HEAD;POST;PUT;PATCH;DELETE;OPTIONS
+	Methods []string `json:"methods,omitempty"`
+
+	// Scopes the token must carry (see Match).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Match is All (every scope needed, the default) or Any (one is enough).
+	// +optional
+	// +kubebuilder:default=All
+	Match ScopeMatch `json:"match,omitempty"`
+
+	// Public routes need no token at all.
+	// +optional
+	Public bool `json:"public,omitempty"`
+}
+
+// ScopePolicySpec says which tokens the Timesheets API accepts and which
+// scopes each route requires.
+// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && ((!has(o.methods) || size(o.methods) == 0) && (!has(r.methods) || size(r.methods) == 0) || (has(o.methods) && has(r.methods) && o.methods.exists(m, m in r.methods)))))",message="two routes share a method and path; each method+path may appear once"
+type ScopePolicySpec struct {
+	// Issuers whose tokens are accepted.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=url
+	Issuers []Issuer `json:"issuers"`
+
+	// Audiences accepted: the token's aud must contain one of them.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	Audiences []string `json:"audiences"`
+
+	// Algorithms accepted in the token header; asymmetric only.
+	// +optional
+	// +kubebuilder:default={RS256}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=set
+	Algorithms []Algorithm `json:"algorithms,omitempty"`
+
+	// ClockSkew tolerated when checking exp, nbf and iat; at most 5m.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="clockSkew must be between 0s and 5m"
+	ClockSkew *metav1.Duration `json:"clockSkew,omitempty"`
+
+	// ScopeClaims lists the claims scopes are read from.
+	// +optional
+	// +kubebuilder:default={scope,scp,permissions}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	// +listType=set
+	ScopeClaims []ScopeClaim `json:"scopeClaims,omitempty"`
+
+	// DefaultAction applies to requests no route matches.
+	// +optional
+	// +kubebuilder:default=Deny
+	DefaultAction DefaultAction `json:"defaultAction,omitempty"`
+
+	// Mode is Enforce, or Audit to only record decisions.
+	// +optional
+	// +kubebuilder:default=Enforce
+	Mode Mode `json:"mode,omitempty"`
+
+	// Routes and the scopes they require.
+	// +optional
+	// +kubebuilder:validation:MaxItems=128
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Condition types and reasons set on a ScopePolicy.
+const (
+	ConditionReady = "Ready"
+
+	ReasonLoaded          = "Loaded"
+	ReasonInvalidSpec     = "InvalidSpec"
+	ReasonKeysUnavailable = "KeysUnavailable"
+)
+
+// IssuerStatus reports the last JWKS fetch for an issuer.
+type IssuerStatus struct {
+	// URL of the issuer.
+	URL string `json:"url"`
+	// JWKSURI the keys were fetched from.
+	// +optional
+	JWKSURI string `json:"jwksURI,omitempty"`
+	// LastFetchTime is when the JWKS was last fetched, successfully or not.
+	// +optional
+	LastFetchTime *metav1.Time `json:"lastFetchTime,omitempty"`
+	// LastFetchResult is "Success" or a short error.
+	// +optional
+	LastFetchResult string `json:"lastFetchResult,omitempty"`
+	// KeyCount is the number of keys currently held for the issuer.
+	KeyCount int32 `json:"keyCount"`
+}
+
+// ScopePolicyStatus reports whether the API enforces the policy.
+type ScopePolicyStatus struct {
+	// ObservedGeneration is the generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready says whether this generation is enforced.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Issuers reports the key fetches per issuer.
+	// +optional
+	Issuers []IssuerStatus `json:"issuers,omitempty"`
+	// IssuerCount and RouteCount feed the printer columns.
+	// +optional
+	IssuerCount int32 `json:"issuerCount,omitempty"`
+	// +optional
+	RouteCount int32 `json:"routeCount,omitempty"`
+}
+
+// ScopePolicy tells the Timesheets API which tokens to accept and which
+// scopes each route needs.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sp,categories=timesheets
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Issuers",type=integer,JSONPath=`.status.issuerCount`
+// +kubebuilder:printcolumn:name="Routes",type=integer,JSONPath=`.status.routeCount`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ScopePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec ScopePolicySpec `json:"spec"`
+	// +optional
+	Status ScopePolicyStatus `json:"status,omitempty"`
+}
+
+// ScopePolicyList is a list of ScopePolicy.
+// +kubebuilder:object:root=true
+type ScopePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ScopePolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ScopePolicy{}, &ScopePolicyList{})
+}

@@ -1,0 +1,172 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/metrics"
+	"github.com/abc-inc/timesheets/pkg/policy"
+)
+
+// Middleware enforces the policy in force on every request it wraps.
+type Middleware struct {
+	Policy   *policy.Holder
+	Verifier *Verifier
+	Logger   *slog.Logger
+	// Realm is sent in WWW-Authenticate.
+	Realm string
+}
+
+type tokenKey struct{}
+
+// TokenFrom returns the verified token of the request, or nil (public route,
+// or a failure let through by Audit mode).
+func TokenFrom(ctx context.Context) *Token {
+	t, _ := ctx.Value(tokenKey{}).(*Token)
+	return t
+}
+
+// Wrap returns next guarded by the policy.
+func (m *Middleware) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		snap := m.Policy.Load()
+		if snap == nil {
+			m.refuse(w, r, ReasonNoPolicy, metrics.RouteUnmatched, nil)
+			return
+		}
+		route := snap.Match(r)
+		label := metrics.RouteUnmatched
+		if route != nil {
+			label = route.Pattern
+			if route.Public {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+
+		tok, reason, badRequest := m.authorize(r, snap, route)
+		if reason == "" {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+			return
+		}
+		if snap.Audit {
+			metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
+			metrics.AuthAuditAllowed.WithLabelValues(string(reason), label).Inc()
+			m.Logger.Info("audit mode: request would be refused", "reason", reason, "route", label, "method", r.Method)
+			// A valid token that only lacks scopes still names who called.
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+			return
+		}
+		if badRequest {
+			m.invalidRequest(w, label)
+			return
+		}
+		var required []string
+		if route != nil {
+			required = route.Scopes
+		}
+		m.refuse(w, r, reason, label, required)
+	})
+}
+
+// authorize authenticates the request and checks its scopes. badRequest is
+// set (with ReasonMalformedToken) when the token was not sent in exactly one
+// Authorization header.
+func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *policy.Route) (tok *Token, reason Reason, badRequest bool) {
+	if r.URL.Query().Has("access_token") {
+		return nil, ReasonMalformedToken, true // RFC 6750 §2.3 is not supported: query strings end up in logs
+	}
+	hdrs := r.Header.Values("Authorization")
+	if len(hdrs) == 0 {
+		return nil, ReasonMissingToken, false
+	}
+	scheme, raw, ok := strings.Cut(hdrs[0], " ")
+	if len(hdrs) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+		return nil, ReasonMalformedToken, true
+	}
+	tok, reason = m.Verifier.Verify(r.Context(), snap, strings.TrimSpace(raw))
+	if reason != "" {
+		return nil, reason, false
+	}
+	if route == nil {
+		if snap.DefaultAction == v1alpha1.DefaultActionAuthenticated {
+			return tok, "", false
+		}
+		return tok, ReasonInsufficientScope, false
+	}
+	if !hasScopes(tok, route, snap.ScopeClaims) {
+		return tok, ReasonInsufficientScope, false
+	}
+	return tok, "", false
+}
+
+func hasScopes(t *Token, route *policy.Route, claimNames []string) bool {
+	if len(route.Scopes) == 0 {
+		return true
+	}
+	for _, s := range route.Scopes {
+		has := t.HasScope(s, claimNames)
+		if route.MatchAny && has {
+			return true
+		}
+		if !route.MatchAny && !has {
+			return false
+		}
+	}
+	return !route.MatchAny
+}
+
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// refuse answers per RFC 6750 §3: no error code when the token is missing,
+// invalid_token for a bad token, insufficient_scope with the scopes needed.
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reason, route string, required []string) {
+	metrics.AuthFailures.WithLabelValues(string(reason), route).Inc()
+	m.Logger.Debug("request refused", "reason", reason, "route", route, "method", r.Method)
+
+	body := errorBody{Description: description[reason]}
+	challenge := `Bearer realm="` + m.Realm + `"`
+	switch reason {
+	case ReasonMissingToken:
+		body.Error = "unauthorized"
+	case ReasonInsufficientScope:
+		body.Error = "insufficient_scope"
+		body.Scope = strings.Join(required, " ")
+		challenge += `, error="insufficient_scope", error_description="` + body.Description + `"`
+		if body.Scope != "" {
+			challenge += `, scope="` + body.Scope + `"`
+		}
+	case ReasonNoPolicy, ReasonKeysUnavailable:
+		body.Error = "temporarily_unavailable"
+		w.Header().Set("Retry-After", "5")
+	default:
+		body.Error = "invalid_token"
+		challenge += `, error="invalid_token", error_description="` + body.Description + `"`
+	}
+	if reason.status() != http.StatusServiceUnavailable {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	writeJSON(w, reason.status(), body)
+}
+
+func (m *Middleware) invalidRequest(w http.ResponseWriter, route string) {
+	metrics.AuthFailures.WithLabelValues(string(ReasonMalformedToken), route).Inc()
+	const d = "send the access token only in one Authorization header: Bearer <token>"
+	w.Header().Set("WWW-Authenticate", `Bearer realm="`+m.Realm+`", error="invalid_request", error_description="`+d+`"`)
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Description: d})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

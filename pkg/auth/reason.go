@@ -1,0 +1,62 @@
+// Package auth is the bearer-token middleware of the Timesheets API: it
+// validates JWT access tokens (jwt/v5, keys through keyfunc/v3) against the
+// policy snapshot in force and checks the scopes each route requires. Errors
+// follow RFC 6750. It knows nothing of Kubernetes.
+package auth
+
+import "net/http"
+
+// Reason is why a request failed authentication or authorization. The set is
+// fixed: it labels metrics.
+type Reason string
+
+const (
+	ReasonMissingToken        Reason = "missing_token"
+	ReasonMalformedToken      Reason = "malformed_token"
+	ReasonBadSignature        Reason = "bad_signature"
+	ReasonUnknownKey          Reason = "unknown_key"
+	ReasonDisallowedAlgorithm Reason = "disallowed_algorithm"
+	ReasonExpired             Reason = "expired"
+	ReasonNotYetValid         Reason = "not_yet_valid"
+	ReasonIssuerMismatch      Reason = "issuer_mismatch"
+	ReasonAudienceMismatch    Reason = "audience_mismatch"
+	ReasonInsufficientScope   Reason = "insufficient_scope"
+	ReasonNoPolicy            Reason = "no_policy"
+	ReasonKeysUnavailable     Reason = "keys_unavailable"
+)
+
+// Reasons lists every reason, for tests and dashboards.
+var Reasons = []Reason{
+	ReasonMissingToken, ReasonMalformedToken, ReasonBadSignature, ReasonUnknownKey,
+	ReasonDisallowedAlgorithm, ReasonExpired, ReasonNotYetValid, ReasonIssuerMismatch,
+	ReasonAudienceMismatch, ReasonInsufficientScope, ReasonNoPolicy, ReasonKeysUnavailable,
+}
+
+// description is the fixed, client-facing text of each reason. It never
+// includes anything taken from the token.
+var description = map[Reason]string{
+	ReasonMissingToken:        "send an access token in the Authorization header: Bearer <token>",
+	ReasonMalformedToken:      "the access token is not a well-formed JWT with the required claims (exp is required)",
+	ReasonBadSignature:        "the access token signature is invalid",
+	ReasonUnknownKey:          "the access token is signed with a key the issuer does not publish",
+	ReasonDisallowedAlgorithm: "the access token uses a signing algorithm that is not allowed or does not match its key",
+	ReasonExpired:             "the access token has expired",
+	ReasonNotYetValid:         "the access token is not valid yet",
+	ReasonIssuerMismatch:      "the access token was issued by an issuer that is not accepted",
+	ReasonAudienceMismatch:    "the access token is not meant for this API (aud)",
+	ReasonInsufficientScope:   "the access token lacks the scope this request requires",
+	ReasonNoPolicy:            "no access policy is loaded; try again later",
+	ReasonKeysUnavailable:     "the issuer's signing keys are not available yet; try again later",
+}
+
+// status is the HTTP status each reason answers with.
+func (r Reason) status() int {
+	switch r {
+	case ReasonInsufficientScope:
+		return http.StatusForbidden
+	case ReasonNoPolicy, ReasonKeysUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusUnauthorized
+	}
+}

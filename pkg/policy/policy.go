@@ -1,0 +1,299 @@
+// Package policy turns a ScopePolicy spec into an immutable, validated
+// snapshot with a compiled route matcher. The file loader and the Kubernetes
+// reconciler both go through Compile, so a policy means the same thing
+// whichever way it arrives. Nothing here talks to Kubernetes.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+)
+
+// Defaults applied to fields a spec leaves empty; they match the CRD's.
+var (
+	DefaultAlgorithms  = []string{"RS256"}
+	DefaultScopeClaims = []string{"scope", "scp", "permissions"}
+)
+
+const (
+	DefaultClockSkew = 30 * time.Second
+	MaxClockSkew     = 5 * time.Minute
+)
+
+// Issuer is an accepted token issuer.
+type Issuer struct {
+	URL     string // equals the token's iss exactly
+	JWKSURI string // empty: discover from URL
+}
+
+// Route is a compiled route rule.
+type Route struct {
+	Pattern  string // the ServeMux pattern, e.g. "POST /timesheets/{id}/approve"; used as metric label
+	Scopes   []string
+	MatchAny bool
+	Public   bool
+}
+
+// Snapshot is one validated policy. It is never modified after Compile, so
+// requests can read it without locks.
+type Snapshot struct {
+	Source        string // file path or namespace/name, for logs
+	Generation    int64
+	Issuers       []Issuer
+	Audiences     []string
+	Algorithms    []string
+	ClockSkew     time.Duration
+	ScopeClaims   []string
+	DefaultAction v1alpha1.DefaultAction
+	Audit         bool
+	Routes        []*Route
+
+	issuers    map[string]Issuer
+	audiences  map[string]struct{}
+	algorithms map[string]struct{}
+	mux        *http.ServeMux
+}
+
+// Issuer returns the accepted issuer with exactly this URL.
+func (s *Snapshot) Issuer(iss string) (Issuer, bool) {
+	i, ok := s.issuers[iss]
+	return i, ok
+}
+
+// AudienceAllowed reports whether any of aud is an accepted audience.
+func (s *Snapshot) AudienceAllowed(aud []string) bool {
+	for _, a := range aud {
+		if _, ok := s.audiences[a]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// AlgorithmAllowed reports whether alg is on the allow-list.
+func (s *Snapshot) AlgorithmAllowed(alg string) bool {
+	_, ok := s.algorithms[alg]
+	return ok
+}
+
+// routeHandler marks a route in the matcher mux; it is never served.
+type routeHandler struct{ route *Route }
+
+func (routeHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// Match returns the most specific route for r, with net/http's own rules, or
+// nil when none matches.
+func (s *Snapshot) Match(r *http.Request) *Route {
+	h, _ := s.mux.Handler(r)
+	if rh, ok := h.(routeHandler); ok {
+		return rh.route
+	}
+	return nil
+}
+
+// Holder holds the snapshot in force; the zero value holds none.
+type Holder struct{ p atomic.Pointer[Snapshot] }
+
+// Load returns the snapshot in force, or nil when none is loaded.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Store puts s in force (nil removes the policy: protected routes fail closed).
+func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
+
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+var allowedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Compile applies defaults to spec, validates it and builds a snapshot. The
+// error lists every problem with its field path.
+func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*Snapshot, error) {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("spec.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	s := &Snapshot{
+		Source:      source,
+		Generation:  generation,
+		ClockSkew:   DefaultClockSkew,
+		Algorithms:  DefaultAlgorithms,
+		ScopeClaims: DefaultScopeClaims,
+		issuers:     map[string]Issuer{},
+		audiences:   map[string]struct{}{},
+		algorithms:  map[string]struct{}{},
+		mux:         http.NewServeMux(),
+	}
+
+	if n := len(spec.Issuers); n < 1 || n > 8 {
+		bad("issuers", "need 1 to 8 issuers, got %d", n)
+	}
+	for i, is := range spec.Issuers {
+		if err := checkURL(is.URL); err != nil {
+			bad(fmt.Sprintf("issuers[%d].url", i), "%v", err)
+		}
+		if is.JWKSURI != "" {
+			if err := checkURL(is.JWKSURI); err != nil {
+				bad(fmt.Sprintf("issuers[%d].jwksURI", i), "%v", err)
+			}
+		}
+		if _, dup := s.issuers[is.URL]; dup {
+			bad(fmt.Sprintf("issuers[%d].url", i), "duplicate issuer %q", is.URL)
+		}
+		iss := Issuer{URL: is.URL, JWKSURI: is.JWKSURI}
+		s.issuers[is.URL] = iss
+		s.Issuers = append(s.Issuers, iss)
+	}
+
+	if n := len(spec.Audiences); n < 1 || n > 16 {
+		bad("audiences", "need 1 to 16 audiences, got %d", n)
+	}
+	for i, a := range spec.Audiences {
+		if a == "" {
+			bad(fmt.Sprintf("audiences[%d]", i), "must not be empty")
+		}
+		s.audiences[a] = struct{}{}
+	}
+	s.Audiences = slices.Clone(spec.Audiences)
+
+	if len(spec.Algorithms) > 0 {
+		s.Algorithms = nil
+		for i, a := range spec.Algorithms {
+			if !slices.Contains(allowedAlgorithms, string(a)) {
+				bad(fmt.Sprintf("algorithms[%d]", i), "%q is not allowed; use one of %s (asymmetric only)", a, strings.Join(allowedAlgorithms, ", "))
+				continue
+			}
+			s.Algorithms = append(s.Algorithms, string(a))
+		}
+	}
+	for _, a := range s.Algorithms {
+		s.algorithms[a] = struct{}{}
+	}
+
+	if spec.ClockSkew != nil {
+		d := spec.ClockSkew.Duration
+		if d < 0 || d > MaxClockSkew {
+			bad("clockSkew", "%s is out of range; use 0s to 5m", d)
+		}
+		s.ClockSkew = d
+	}
+
+	if len(spec.ScopeClaims) > 0 {
+		s.ScopeClaims = nil
+		for i, c := range spec.ScopeClaims {
+			if !slices.Contains(DefaultScopeClaims, string(c)) {
+				bad(fmt.Sprintf("scopeClaims[%d]", i), "%q is not supported; use scope, scp or permissions", c)
+				continue
+			}
+			s.ScopeClaims = append(s.ScopeClaims, string(c))
+		}
+	}
+
+	switch spec.DefaultAction {
+	case "", v1alpha1.DefaultActionDeny:
+		s.DefaultAction = v1alpha1.DefaultActionDeny
+	case v1alpha1.DefaultActionAuthenticated:
+		s.DefaultAction = v1alpha1.DefaultActionAuthenticated
+	default:
+		bad("defaultAction", "%q is not Deny or Authenticated", spec.DefaultAction)
+	}
+
+	switch spec.Mode {
+	case "", v1alpha1.ModeEnforce:
+	case v1alpha1.ModeAudit:
+		s.Audit = true
+	default:
+		bad("mode", "%q is not Enforce or Audit", spec.Mode)
+	}
+
+	for i, r := range spec.Routes {
+		errs = append(errs, s.addRoute(i, r)...)
+	}
+
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+func (s *Snapshot) addRoute(i int, r v1alpha1.Route) []error {
+	var errs []error
+	field := fmt.Sprintf("spec.routes[%d]", i)
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		bad("path %q must start with /", r.Path)
+	}
+	if r.Public && len(r.Scopes) > 0 {
+		bad("a route is either public or requires scopes, not both")
+	}
+	for _, sc := range r.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\"\\") {
+			bad("scope %q must be non-empty with no spaces, quotes or backslashes", sc)
+		}
+	}
+	matchAny := false
+	switch r.Match {
+	case "", v1alpha1.MatchAll:
+	case v1alpha1.MatchAny:
+		matchAny = true
+	default:
+		bad("match %q is not All or Any", r.Match)
+	}
+	for _, m := range r.Methods {
+		if !slices.Contains(knownMethods, m) {
+			bad("method %q is not one of %s", m, strings.Join(knownMethods, ", "))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+
+	methods := r.Methods
+	if len(methods) == 0 {
+		methods = []string{""}
+	}
+	for _, m := range methods {
+		pattern := strings.TrimSpace(m + " " + r.Path)
+		route := &Route{Pattern: pattern, Scopes: slices.Clone(r.Scopes), MatchAny: matchAny, Public: r.Public}
+		if err := register(s.mux, pattern, route); err != nil {
+			bad("%v", err)
+			continue
+		}
+		s.Routes = append(s.Routes, route)
+	}
+	return errs
+}
+
+// register adds a pattern to the mux, turning ServeMux's panic on an invalid
+// or conflicting pattern into an error.
+func register(mux *http.ServeMux, pattern string, r *Route) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pattern %q: %v", pattern, p)
+		}
+	}()
+	mux.Handle(pattern, routeHandler{r})
+	return nil
+}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q must be an absolute http(s) URL", raw)
+	}
+	if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
+		return fmt.Errorf("%q must not carry user info, a query or a fragment", raw)
+	}
+	return nil
+}
