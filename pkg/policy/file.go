@@ -31,6 +31,10 @@ func LoadFile(path string) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
+	return compileFile(path, data)
+}
+
+func compileFile(path string, data []byte) (*Snapshot, error) {
 	sp, err := Parse(data)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -36,7 +37,7 @@ type Issuer struct {
 
 // Route is a compiled route rule.
 type Route struct {
-	Pattern  string // the ServeMux pattern, e.g. "POST /timesheets/{id}/approve"; used as metric label
+	Pattern  string // methods and path, e.g. "POST /timesheets/{id}/approve"; the metric label
 	Scopes   []string
 	MatchAny bool
 	Public   bool
@@ -107,6 +108,8 @@ func (h *Holder) Load() *Snapshot { return h.p.Load() }
 
 // Store puts s in force (nil removes the policy: protected routes fail closed).
 func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
+
+var registeredAt = regexp.MustCompile(` \(registered at [^)]*\)`)
 
 var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -212,8 +215,17 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		bad("mode", "%q is not Enforce or Audit", spec.Mode)
 	}
 
-	for i, r := range spec.Routes {
-		errs = append(errs, s.addRoute(i, r)...)
+	// Routes naming methods go first: a method-less route then takes only
+	// the methods they left on its path, so "GET /timesheets/{id}" and a
+	// public "/timesheets/healthcheck" do not conflict in the mux, and an
+	// explicit method is more specific than "every method".
+	taken := map[string]bool{}
+	for _, withMethods := range []bool{true, false} {
+		for i, r := range spec.Routes {
+			if (len(r.Methods) > 0) == withMethods {
+				errs = append(errs, s.addRoute(i, r, taken)...)
+			}
+		}
 	}
 
 	if len(errs) > 0 {
@@ -222,7 +234,7 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 	return s, nil
 }
 
-func (s *Snapshot) addRoute(i int, r v1alpha1.Route) []error {
+func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []error {
 	var errs []error
 	field := fmt.Sprintf("spec.routes[%d]", i)
 	bad := func(format string, args ...any) {
@@ -256,19 +268,30 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route) []error {
 		return errs
 	}
 
+	route := &Route{Pattern: r.Path, Scopes: slices.Clone(r.Scopes), MatchAny: matchAny, Public: r.Public}
 	methods := r.Methods
 	if len(methods) == 0 {
-		methods = []string{""}
+		methods = nil
+		for _, m := range knownMethods {
+			if !taken[m+" "+r.Path] {
+				methods = append(methods, m)
+			}
+		}
+	} else {
+		route.Pattern = strings.Join(r.Methods, ",") + " " + r.Path
 	}
 	for _, m := range methods {
-		pattern := strings.TrimSpace(m + " " + r.Path)
-		route := &Route{Pattern: pattern, Scopes: slices.Clone(r.Scopes), MatchAny: matchAny, Public: r.Public}
-		if err := register(s.mux, pattern, route); err != nil {
-			bad("%v", err)
+		pattern := m + " " + r.Path
+		if taken[pattern] {
+			bad("%s is already covered by another route; each method and path may appear once", pattern)
 			continue
 		}
-		s.Routes = append(s.Routes, route)
+		taken[pattern] = true
+		if err := register(s.mux, pattern, route); err != nil {
+			bad("%v", err)
+		}
 	}
+	s.Routes = append(s.Routes, route)
 	return errs
 }
 
@@ -277,7 +300,9 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route) []error {
 func register(mux *http.ServeMux, pattern string, r *Route) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("pattern %q: %v", pattern, p)
+			// Drop ServeMux's "(registered at file:line)": it names our source, not the policy.
+			msg := registeredAt.ReplaceAllString(fmt.Sprint(p), "")
+			err = fmt.Errorf("pattern %q: %s", pattern, strings.ReplaceAll(msg, "\n", " "))
 		}
 	}()
 	mux.Handle(pattern, routeHandler{r})

@@ -1,0 +1,37 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"time"
+)
+
+// WatchFile calls onChange with the newly compiled snapshot, or the error,
+// whenever the file's content changes. It polls rather than using inotify:
+// a mounted ConfigMap changes by a symlink swap that inotify watches miss.
+func WatchFile(ctx context.Context, path string, interval time.Duration, onChange func(*Snapshot, error)) {
+	last, _ := os.ReadFile(path)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if last != nil {
+				onChange(nil, err) // reported once; the last good policy stays
+				last = nil
+			}
+			continue
+		}
+		if bytes.Equal(data, last) {
+			continue
+		}
+		last = data
+		onChange(compileFile(path, data))
+	}
+}

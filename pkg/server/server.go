@@ -1,0 +1,113 @@
+// Package server runs an HTTP server with the limits and shutdown behaviour
+// every listener of the platform needs, and instruments requests.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/abc-inc/timesheets/pkg/metrics"
+)
+
+// Server is an HTTP server that stops gracefully when its context ends. It
+// is a controller-runtime Runnable that every replica runs.
+type Server struct {
+	Name    string
+	Addr    string
+	Handler http.Handler
+	Logger  *slog.Logger
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout time.Duration
+	// Listening, if set, receives the bound address once listening (tests use :0).
+	Listening func(addr net.Addr)
+}
+
+// NeedLeaderElection is false: every replica serves.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then lets in-flight requests finish.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("%s server: listen on %s: %w", s.Name, s.Addr, err)
+	}
+	if s.Listening != nil {
+		s.Listening(ln.Addr())
+	}
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	s.Logger.Info("serving", "server", s.Name, "address", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s server: %w", s.Name, err)
+	case <-ctx.Done():
+	}
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 25 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("%s server: shutdown: %w", s.Name, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Instrument counts and times requests by the route pattern mux would pick,
+// never by raw path.
+func Instrument(mux *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			pattern = metrics.RouteUnmatched
+		}
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		metrics.HTTPRequests.WithLabelValues(pattern, methodLabel(r.Method), strconv.Itoa(sw.code)).Inc()
+		metrics.HTTPDuration.WithLabelValues(pattern, methodLabel(r.Method)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// methodLabel keeps the method label to a fixed set.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

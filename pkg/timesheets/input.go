@@ -1,0 +1,186 @@
+package timesheets
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Field limits, so one entry cannot carry unbounded text.
+const (
+	maxUserID     = 64
+	maxProject    = 128
+	maxSource     = 64
+	maxExternalID = 256
+)
+
+// Input is an entry as clients send it, in either shape of the Auth0
+// scenario: a day ({"date": ...}) or an ISO week ({"year": ..., "week": ...}).
+type Input struct {
+	UserType   *string  `json:"user_type"`
+	UserID     *string  `json:"user_id"`
+	Date       *string  `json:"date"`
+	Year       *int     `json:"year"`
+	Week       *int     `json:"week"`
+	Project    *string  `json:"project"`
+	Hours      *float64 `json:"hours"`
+	Source     *string  `json:"source"`
+	ExternalID *string  `json:"external_id"`
+}
+
+// FieldError names a bad field and says what to fix.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem of one entry.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return strings.Join(parts, "; ")
+}
+
+// DecodeEntry parses one JSON entry strictly (unknown fields are errors) and
+// validates it.
+func DecodeEntry(data []byte) (Entry, error) {
+	var in Input
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return Entry{}, ValidationError{jsonFieldError(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Entry{}, ValidationError{{Field: "", Message: "unexpected data after the JSON object"}}
+	}
+	return in.Validate()
+}
+
+// jsonFieldError turns a decoding error into a message naming the field.
+func jsonFieldError(err error) FieldError {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return FieldError{Field: typeErr.Field, Message: fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.As(err, &syntaxErr):
+		return FieldError{Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return FieldError{Field: name, Message: "unknown field; accepted fields are user_type, user_id, date, year, week, project, hours, source, external_id"}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return FieldError{Message: "the body is empty or truncated; send a JSON object"}
+	}
+	return FieldError{Message: "malformed JSON: " + err.Error()}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "float64", "int":
+		return "number"
+	case "string":
+		return "string"
+	}
+	return goKind
+}
+
+// Validate checks an input and returns the entry it describes.
+func (in Input) Validate() (Entry, error) {
+	var errs ValidationError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	e := Entry{UserType: UserTypeEmployee, Status: StatusPending}
+
+	if in.UserType != nil {
+		switch *in.UserType {
+		case UserTypeEmployee, UserTypeContractor:
+			e.UserType = *in.UserType
+		default:
+			bad("user_type", "unknown user type %q; use Employee or Contractor", *in.UserType)
+		}
+	}
+	e.UserID = text(in.UserID, "user_id", maxUserID, true, bad)
+	e.Project = text(in.Project, "project", maxProject, true, bad)
+	e.Source = text(in.Source, "source", maxSource, false, bad)
+	e.ExternalID = text(in.ExternalID, "external_id", maxExternalID, false, bad)
+
+	weekly := in.Year != nil || in.Week != nil
+	switch {
+	case in.Date != nil && weekly:
+		bad("date", "give either date (a day) or year and week (an ISO week), not both")
+	case in.Date != nil:
+		d, err := time.Parse(time.RFC3339Nano, *in.Date)
+		if err != nil {
+			bad("date", "%q is not an RFC 3339 timestamp such as 2017-05-10T17:40:20.095Z", *in.Date)
+		} else {
+			d = d.UTC()
+			e.Date = &d
+		}
+	case weekly:
+		if in.Year == nil || in.Week == nil {
+			bad("week", "a weekly entry needs both year and week")
+			break
+		}
+		e.Year, e.Week = *in.Year, *in.Week
+		if e.Year < 2000 || e.Year > 2100 {
+			bad("year", "%d is out of range; use 2000 to 2100", e.Year)
+		} else if _, last := time.Date(e.Year, time.December, 28, 0, 0, 0, 0, time.UTC).ISOWeek(); e.Week < 1 || e.Week > last {
+			bad("week", "%d is not an ISO week of %d; use 1 to %d", e.Week, e.Year, last)
+		}
+	default:
+		bad("date", "missing; give date (a day) or year and week (an ISO week)")
+	}
+
+	maxHours := float64(MaxHoursPerDay)
+	if weekly {
+		maxHours = MaxHoursPerWeek
+	}
+	switch {
+	case in.Hours == nil:
+		bad("hours", "missing")
+	case *in.Hours <= 0 || *in.Hours > maxHours:
+		unit := "a day"
+		if weekly {
+			unit = "a week"
+		}
+		bad("hours", "%g is out of range for %s; use more than 0 and at most %g", *in.Hours, unit, maxHours)
+	default:
+		e.Hours = *in.Hours
+	}
+
+	if len(errs) > 0 {
+		return Entry{}, errs
+	}
+	return e, nil
+}
+
+func text(v *string, field string, max int, required bool, bad func(string, string, ...any)) string {
+	if v == nil || strings.TrimSpace(*v) == "" {
+		if required {
+			bad(field, "missing")
+		}
+		return ""
+	}
+	s := *v
+	switch {
+	case !utf8.ValidString(s):
+		bad(field, "must be valid UTF-8")
+	case utf8.RuneCountInString(s) > max:
+		bad(field, "longer than %d characters", max)
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		bad(field, "must not contain control characters")
+	default:
+		return s
+	}
+	return ""
+}
