@@ -145,6 +145,7 @@ func (v *Verifier) Verify(ctx context.Context, snap *policy.Snapshot, raw string
 	)
 	parser := jwt.NewParser(
 		jwt.WithExpirationRequired(),
+		jwt.WithStrictDecoding(), // one token, one spelling: no malleable base64 tails
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(snap.ClockSkew),
 		jwt.WithTimeFunc(v.now),

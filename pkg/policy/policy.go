@@ -273,7 +273,9 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 	if len(methods) == 0 {
 		methods = nil
 		for _, m := range knownMethods {
-			if !taken[m+" "+r.Path] {
+			// GET patterns also match HEAD in net/http; a HEAD pattern beside
+			// them would conflict, so HEAD goes with whichever route has GET.
+			if m != http.MethodHead && !taken[m+" "+r.Path] {
 				methods = append(methods, m)
 			}
 		}
