@@ -139,9 +139,9 @@ type scanner interface {
 
 func scanEntry(r scanner) (timesheets.Entry, error) {
 	var (
-		e                         timesheets.Entry
+		e                          timesheets.Entry
 		dateNS, year, week, apprNS *int64
-		createdNS                 int64
+		createdNS                  int64
 	)
 	if err := r.Scan(&e.ID, &e.UserType, &e.UserID, &dateNS, &year, &week, &e.Project, &e.Hours,
 		&e.Source, &e.ExternalID, &e.Status, &e.CreatedBy, &createdNS, &e.ApprovedBy, &apprNS); err != nil {
@@ -176,7 +176,7 @@ func toNanos(t *time.Time) *int64 {
 }
 
 // row is an entry prepared for insertion: defaults applied, times as Unix
-// nanoseconds, the week fields NULL for a day entry.
+// nanoseconds.
 type row struct {
 	e           timesheets.Entry
 	dateNS      *int64
@@ -194,7 +194,9 @@ func newRow(e timesheets.Entry, now time.Time) row {
 		e.CreatedAt = now
 	}
 	r := row{e: e, dateNS: toNanos(e.Date), periodStart: e.PeriodStart(), createdNS: e.CreatedAt.UnixNano(), approvedNS: toNanos(e.ApprovedAt)}
-	if e.Date == nil {
+	// A day entry has no year and week (NULL). Whatever else is inconsistent
+	// is stored as given, for the schema's CHECK constraints to refuse.
+	if e.Date == nil || e.Year != 0 || e.Week != 0 {
 		y, w := int64(e.Year), int64(e.Week)
 		r.year, r.week = &y, &w
 	}

@@ -1,0 +1,386 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/abc-inc/timesheets/pkg/timesheets"
+)
+
+// createLockID is the transaction-level advisory lock every Create takes
+// before it assigns ids; see pgStore.Create. An arbitrary constant, distinct
+// from migrationLockID.
+const createLockID int64 = 0x7473_6372_6561 // "tscrea"
+
+// pgStore keeps entries in PostgreSQL.
+type pgStore struct {
+	pool      *pgxpool.Pool
+	opTimeout time.Duration
+
+	// Test hooks, set only by this package's tests.
+	beforeCommit func(ctx context.Context) // runs in Create just before COMMIT
+	unorderedIDs bool                      // skip the id-order lock, to show what it prevents
+}
+
+func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse PostgreSQL URL: %w", err)
+	}
+	cfg.MaxConns = int32(o.MaxConns)
+	cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	// An idle connection is pinged before use (pgxpool's default: after 1s
+	// idle), so connections broken by a database restart are replaced
+	// transparently; bound that ping too.
+	cfg.PingTimeout = o.ConnectTimeout
+	cfg.HealthCheckPeriod = 15 * time.Second
+	rp := cfg.ConnConfig.RuntimeParams
+	// A slow database fails statements instead of piling up requests.
+	rp["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
+	// A transaction left open by a stuck client does not hold locks forever.
+	rp["idle_in_transaction_session_timeout"] = strconv.FormatInt((2 * o.OperationTimeout).Milliseconds(), 10)
+	if rp["application_name"] == "" {
+		rp["application_name"] = "timesheets"
+	}
+
+	// Migrations run on their own connections without the statement timeout
+	// (an index build may take longer than a request may).
+	mcfg := cfg.ConnConfig.Copy()
+	mcfg.RuntimeParams["statement_timeout"] = "0"
+	db := stdlib.OpenDB(*mcfg)
+	err = migrate(ctx, db, goose.DialectPostgres, o)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, pgError("open", err)
+	}
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, pgError("open", err)
+	}
+	return &pgStore{pool: pool, opTimeout: o.OperationTimeout}, nil
+}
+
+func (s *pgStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opTimeout)
+}
+
+// Create stores entries in one transaction with set-based statements: a
+// few round trips whatever the number of entries. It inserts them all with
+// INSERT ... SELECT FROM unnest(...) ON CONFLICT (source, external_id) DO
+// NOTHING and then looks up the entries that the conflicting ones
+// duplicate.
+//
+// Ids become visible in ascending order. A PostgreSQL sequence alone does
+// not guarantee that: transaction A takes id 10, B takes 11 and commits
+// first, a reader pages past 11 with cursor 11, then A commits 10, which the
+// reader never sees. So every Create first takes the transaction-level
+// advisory lock createLockID, and only then draws its ids from the
+// sequence. PostgreSQL releases the lock after the commit has become
+// visible, so the next writer draws greater ids and commits later: commit
+// order equals id order. A reader whose snapshot holds some id therefore
+// also holds every smaller id that will ever be committed, and keyset
+// pagination by id (List with AfterID) can neither skip nor repeat an entry
+// while others write. The cost is that writers (of all replicas) commit one
+// at a time; with set-based batches that is still tens of thousands of
+// entries/s. Any other code that inserts into entries must take the same
+// lock.
+func (s *pgStore) Create(ctx context.Context, entries []timesheets.Entry) ([]timesheets.CreateResult, error) {
+	res := make([]timesheets.CreateResult, len(entries))
+	if len(entries) == 0 {
+		return res, nil
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	insert, firstOf := dedupe(entries)
+	now := time.Now().UTC()
+	rows := make([]row, len(entries))
+	for _, i := range insert {
+		rows[i] = newRow(entries[i], now)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if !s.unorderedIDs {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", createLockID); err != nil {
+				return err
+			}
+		}
+		pending := insert
+		// One round, unless an entry conflicted with one that was deleted
+		// before the lookup: then it is inserted in another round.
+		for round := 0; len(pending) > 0; round++ {
+			if round == 3 {
+				return errors.New("conflicting entries keep changing; retry")
+			}
+			ids, err := nextIDs(ctx, tx, len(pending))
+			if err != nil {
+				return err
+			}
+			for k, i := range pending {
+				res[i] = timesheets.CreateResult{ID: ids[k]}
+			}
+			inserted, err := insertRows(ctx, tx, rows, pending, res)
+			if err != nil {
+				return err
+			}
+			var conflicts []int
+			for _, i := range pending {
+				if !inserted[res[i].ID] {
+					conflicts = append(conflicts, i)
+				}
+			}
+			if pending, err = resolveDuplicates(ctx, tx, entries, conflicts, res); err != nil {
+				return err
+			}
+		}
+		if s.beforeCommit != nil {
+			s.beforeCommit(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, pgError("create", err)
+	}
+	fillRepeats(res, firstOf)
+	return res, nil
+}
+
+// nextIDs draws n ascending ids from the sequence.
+func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
+	r, err := tx.Query(ctx, "SELECT nextval('entries_id_seq') FROM generate_series(1, $1)", n)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(r, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("drew %d ids for %d entries", len(ids), n)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+const pgInsert = `INSERT INTO entries (id, user_type, user_id, date_ns, year, week, period_start, project, hours,
+	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::date[],
+	$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[])
+ON CONFLICT (source, external_id) WHERE external_id <> '' DO NOTHING
+RETURNING id`
+
+// insertRows inserts the rows idx (with the ids already in res) and returns
+// the ids actually inserted; the others conflicted with an existing entry.
+func insertRows(ctx context.Context, tx pgx.Tx, rows []row, idx []int, res []timesheets.CreateResult) (map[int64]bool, error) {
+	n := len(idx)
+	var (
+		id, createdNS                         = make([]int64, n), make([]int64, n)
+		dateNS, year, week, approvedNS        = make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+		periodStart                           = make([]time.Time, n)
+		hours                                 = make([]float64, n)
+		userType, userID, project, source     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		externalID, status, createdBy, apprBy = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	)
+	for k, i := range idx {
+		r := &rows[i]
+		id[k], createdNS[k] = res[i].ID, r.createdNS
+		dateNS[k], year[k], week[k], approvedNS[k] = r.dateNS, r.year, r.week, r.approvedNS
+		periodStart[k], hours[k] = r.periodStart, r.e.Hours
+		userType[k], userID[k], project[k], source[k] = r.e.UserType, r.e.UserID, r.e.Project, r.e.Source
+		externalID[k], status[k], createdBy[k], apprBy[k] = r.e.ExternalID, r.e.Status, r.e.CreatedBy, r.e.ApprovedBy
+	}
+	out, err := tx.Query(ctx, pgInsert, id, userType, userID, dateNS, year, week, periodStart, project, hours,
+		source, externalID, status, createdBy, createdNS, apprBy, approvedNS)
+	if err != nil {
+		return nil, err
+	}
+	inserted := make(map[int64]bool, n)
+	var got int64
+	_, err = pgx.ForEachRow(out, []any{&got}, func() error {
+		inserted[got] = true
+		return nil
+	})
+	return inserted, err
+}
+
+// resolveDuplicates looks up the existing entries that the entries idx
+// conflicted with and records them as duplicates in res. It returns the
+// entries whose conflicting entry is gone by now (deleted meanwhile). Under
+// READ COMMITTED the lookup, a new statement, sees every entry committed
+// before it started, including one that the INSERT had to wait for and then
+// conflicted with (which the id-order lock makes impossible between two
+// Creates, but not with rows inserted by other means).
+func resolveDuplicates(ctx context.Context, tx pgx.Tx, entries []timesheets.Entry, idx []int, res []timesheets.CreateResult) ([]int, error) {
+	var sources, extIDs []string
+	for _, i := range idx {
+		if entries[i].ExternalID != "" {
+			sources, extIDs = append(sources, entries[i].Source), append(extIDs, entries[i].ExternalID)
+		}
+	}
+	type key struct{ source, externalID string }
+	found := make(map[key]int64, len(sources))
+	if len(sources) > 0 {
+		// One probe of the unique index per key. (A plain join is planned,
+		// in a cached generic plan, as a hash join over the whole table;
+		// LIMIT 1 keeps the LATERAL subquery from being flattened into one.)
+		rows, err := tx.Query(ctx, `SELECT e.id, k.source, k.external_id
+		FROM unnest($1::text[], $2::text[]) AS k(source, external_id)
+		CROSS JOIN LATERAL (SELECT id FROM entries
+			WHERE source = k.source AND external_id = k.external_id AND external_id <> '' LIMIT 1) e`, sources, extIDs)
+		if err != nil {
+			return nil, err
+		}
+		var (
+			id       int64
+			src, ext string
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&id, &src, &ext}, func() error {
+			found[key{src, ext}] = id
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	var pending []int
+	for _, i := range idx {
+		if id, ok := found[key{entries[i].Source, entries[i].ExternalID}]; ok && entries[i].ExternalID != "" {
+			res[i] = timesheets.CreateResult{ID: id, Duplicate: true}
+		} else {
+			pending = append(pending, i)
+		}
+	}
+	return pending, nil
+}
+
+func (s *pgStore) Get(ctx context.Context, id int64) (timesheets.Entry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	e, err := scanEntry(s.pool.QueryRow(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
+	if err != nil {
+		return timesheets.Entry{}, pgError("get", err)
+	}
+	return e, nil
+}
+
+func (s *pgStore) List(ctx context.Context, f timesheets.Filter) ([]timesheets.Entry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	q, args := listQuery(f, func(t time.Time) any { return t })
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, pgError("list", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (timesheets.Entry, error) { return scanEntry(r) })
+	if err != nil {
+		return nil, pgError("list", err)
+	}
+	return out, nil
+}
+
+func (s *pgStore) Delete(ctx context.Context, id int64) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, "DELETE FROM entries WHERE id = $1", id)
+	if err != nil {
+		return pgError("delete", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return timesheets.ErrNotFound
+	}
+	return nil
+}
+
+// Approve is one conditional UPDATE: of two concurrent approvals the second
+// waits for the first to commit, re-checks status = 'pending', and updates
+// nothing.
+func (s *pgStore) Approve(ctx context.Context, id int64, approver string, at time.Time) (timesheets.Entry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	e, err := scanEntry(s.pool.QueryRow(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
+		WHERE id = $1 AND status = 'pending' RETURNING `+columns, id, approver, at.UnixNano()))
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return timesheets.Entry{}, pgError("approve", err)
+	}
+	e, err = scanEntry(s.pool.QueryRow(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
+	if err != nil {
+		return timesheets.Entry{}, pgError("approve", err)
+	}
+	return e, timesheets.ErrAlreadyApproved
+}
+
+func (s *pgStore) Ping(ctx context.Context) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return pgError("ping", err)
+	}
+	return nil
+}
+
+func (s *pgStore) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// pgError maps err: no rows to ErrNotFound, connection and timeout
+// failures to ErrUnavailable.
+func pgError(op string, err error) error {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return timesheets.ErrNotFound
+	case pgUnavailable(err):
+		return unavailable(op, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// pgUnavailable tells whether err means the database cannot serve now but
+// may later: the server is down, restarting, overloaded or too slow.
+func pgUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch code := pgErr.Code; {
+		case strings.HasPrefix(code, "08"), // connection exception
+			strings.HasPrefix(code, "53"), // insufficient resources (too many connections, disk full)
+			strings.HasPrefix(code, "58"), // system error (I/O)
+			code == "57P01",               // admin_shutdown
+			code == "57P02",               // crash_shutdown
+			code == "57P03",               // cannot_connect_now (starting up, recovering)
+			code == "57014",               // query_canceled: statement_timeout
+			code == "55P03",               // lock_not_available: lock_timeout
+			code == "25P03",               // idle_in_transaction_session_timeout
+			code == "40001",               // serialization_failure
+			code == "40P01":               // deadlock_detected
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &connectErr) ||
+		pgconn.Timeout(err) ||
+		pgconn.SafeToRetry(err) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "conn closed")
+}

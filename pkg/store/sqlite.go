@@ -1,0 +1,336 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/abc-inc/timesheets/pkg/timesheets"
+)
+
+// sqliteStore keeps entries in an SQLite file (pure Go driver, no cgo).
+//
+// It has one write connection and a pool of read-only connections. In WAL
+// mode readers never block the writer nor each other and see only committed
+// transactions; writes queue for the single connection inside this process
+// instead of failing with SQLITE_BUSY, and begin with BEGIN IMMEDIATE so
+// that writers of other processes wait (busy_timeout) rather than deadlock.
+// Writers commit one at a time, in id order (AUTOINCREMENT), so keyset
+// pagination by id never skips or repeats an entry.
+type sqliteStore struct {
+	w, r      *sql.DB
+	opTimeout time.Duration
+	lookup    *sql.Stmt // on w
+
+	inserts map[int]*sql.Stmt // on w: multi-row INSERT by number of rows
+}
+
+func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteStore, err error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("store: create database directory: %w", err)
+		}
+	}
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("store: SQLite URL parameters: %w", err)
+	}
+	params.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)+")")
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "synchronous(NORMAL)") // durable at checkpoints; WAL keeps the file consistent
+	params.Add("_pragma", "foreign_keys(1)")
+	params.Add("_pragma", "temp_store(MEMORY)") // statement journals in memory, not temp files
+	wparams := url.Values{"_txlock": {"immediate"}}
+	rparams := url.Values{"_pragma": {"query_only(1)"}}
+	for k, v := range params {
+		wparams[k] = append(wparams[k], v...)
+		rparams[k] = append(rparams[k], v...)
+	}
+
+	s := &sqliteStore{opTimeout: o.OperationTimeout, inserts: map[int]*sql.Stmt{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.w, err = sql.Open("sqlite", path+"?"+wparams.Encode()); err != nil {
+		return nil, fmt.Errorf("store: open SQLite: %w", err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, s.w, goose.DialectSQLite3, o); err != nil {
+		return nil, sqliteError("open", err)
+	}
+	if err := s.prepareInserts(ctx); err != nil {
+		return nil, sqliteError("open", err)
+	}
+	if s.lookup, err = s.w.PrepareContext(ctx, `SELECT id FROM entries WHERE source = $1 AND external_id = $2 AND external_id <> ''`); err != nil {
+		return nil, sqliteError("open", err)
+	}
+	if s.r, err = sql.Open("sqlite", path+"?"+rparams.Encode()); err != nil {
+		return nil, fmt.Errorf("store: open SQLite: %w", err)
+	}
+	s.r.SetMaxOpenConns(o.MaxConns)
+	s.r.SetMaxIdleConns(o.MaxConns)
+	return s, nil
+}
+
+func (s *sqliteStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opTimeout)
+}
+
+// insertChunk is the most rows one INSERT statement carries (16 parameters
+// each; SQLite allows 32766). Statements for every power of two up to it are
+// prepared at Open, so any number of rows takes few statements.
+const insertChunk = 64
+
+// prepareInserts prepares the INSERT of n rows for each power of two n up
+// to insertChunk. Each row has an id chosen by Create; RETURNING says which
+// rows were inserted, the others conflicted with an existing
+// (source, external_id).
+func (s *sqliteStore) prepareInserts(ctx context.Context) error {
+	for n := 1; n <= insertChunk; n *= 2 {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO entries (id, user_type, user_id, date_ns, year, week, period_start, project, hours,
+	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns) VALUES `)
+		for r := range n {
+			if r > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(")
+			for c := range 16 {
+				if c > 0 {
+					b.WriteString(", ")
+				}
+				// Anonymous parameters: SQLite looks a named one ($n) up by
+				// a linear scan, quadratic over a statement this long.
+				b.WriteString("?")
+			}
+			b.WriteString(")")
+		}
+		b.WriteString(" ON CONFLICT (source, external_id) WHERE external_id <> '' DO NOTHING RETURNING id")
+		st, err := s.w.PrepareContext(ctx, b.String())
+		if err != nil {
+			return err
+		}
+		s.inserts[n] = st
+	}
+	return nil
+}
+
+// Create inserts the entries with multi-row INSERTs in one IMMEDIATE
+// transaction on the write connection. The transaction holds the database's
+// write lock from its start, so no other writer (of this or another
+// process) can come between choosing the ids, inserting, and looking up the
+// entries that the duplicates collided with.
+func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_ []timesheets.CreateResult, err error) {
+	res := make([]timesheets.CreateResult, len(entries))
+	if len(entries) == 0 {
+		return res, nil
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	insert, firstOf := dedupe(entries)
+	now := time.Now().UTC()
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, sqliteError("create", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	// The next ids, as AUTOINCREMENT would choose them: above both the
+	// largest id ever used and the largest present. Ids chosen for
+	// duplicates stay unused, and may be chosen again by a later Create.
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT max(
+		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0),
+		coalesce((SELECT max(id) FROM entries), 0))`).Scan(&last); err != nil {
+		return nil, sqliteError("create", err)
+	}
+	inserted := make(map[int64]bool, len(insert))
+	args := make([]any, 0, 16*insertChunk)
+	for lo := 0; lo < len(insert); {
+		n := insertChunk
+		for n > len(insert)-lo {
+			n /= 2
+		}
+		chunk := insert[lo : lo+n]
+		lo += n
+		args = args[:0]
+		for _, i := range chunk {
+			last++
+			res[i].ID = last
+			r := newRow(entries[i], now)
+			args = append(args, last, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week,
+				r.periodStart.Format(time.DateOnly), r.e.Project, r.e.Hours, r.e.Source, r.e.ExternalID,
+				r.e.Status, r.e.CreatedBy, r.createdNS, r.e.ApprovedBy, r.approvedNS)
+		}
+		if err := collectIDs(tx.StmtContext(ctx, s.inserts[n]).QueryContext(ctx, args...))(inserted); err != nil {
+			return nil, sqliteError("create", err)
+		}
+	}
+	look := tx.StmtContext(ctx, s.lookup)
+	for _, i := range insert {
+		if inserted[res[i].ID] {
+			continue
+		}
+		// A conflict: an entry with this (source, external_id) exists.
+		var id int64
+		if err := look.QueryRowContext(ctx, entries[i].Source, entries[i].ExternalID).Scan(&id); err != nil {
+			return nil, sqliteError("create", fmt.Errorf("entry %d was not inserted and duplicates nothing: %w", i, err))
+		}
+		res[i] = timesheets.CreateResult{ID: id, Duplicate: true}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, sqliteError("create", err)
+	}
+	fillRepeats(res, firstOf)
+	return res, nil
+}
+
+// collectIDs adds the ids that rows returns to a set.
+func collectIDs(rows *sql.Rows, err error) func(map[int64]bool) error {
+	return func(set map[int64]bool) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			set[id] = true
+		}
+		return rows.Err()
+	}
+}
+
+func (s *sqliteStore) Get(ctx context.Context, id int64) (timesheets.Entry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	e, err := scanEntry(s.r.QueryRowContext(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
+	if err != nil {
+		return timesheets.Entry{}, sqliteError("get", err)
+	}
+	return e, nil
+}
+
+func (s *sqliteStore) List(ctx context.Context, f timesheets.Filter) (_ []timesheets.Entry, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	q, args := listQuery(f, func(t time.Time) any { return t.Format(time.DateOnly) })
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, sqliteError("list", err)
+	}
+	defer rows.Close()
+	var out []timesheets.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, sqliteError("list", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, sqliteError("list", err)
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) Delete(ctx context.Context, id int64) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	r, err := s.w.ExecContext(ctx, "DELETE FROM entries WHERE id = $1", id)
+	if err != nil {
+		return sqliteError("delete", err)
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return sqliteError("delete", err)
+	} else if n == 0 {
+		return timesheets.ErrNotFound
+	}
+	return nil
+}
+
+func (s *sqliteStore) Approve(ctx context.Context, id int64, approver string, at time.Time) (timesheets.Entry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	e, err := scanEntry(s.w.QueryRowContext(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
+		WHERE id = $1 AND status = 'pending' RETURNING `+columns, id, approver, at.UnixNano()))
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return timesheets.Entry{}, sqliteError("approve", err)
+	}
+	e, err = scanEntry(s.w.QueryRowContext(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
+	if err != nil {
+		return timesheets.Entry{}, sqliteError("approve", err)
+	}
+	return e, timesheets.ErrAlreadyApproved
+}
+
+func (s *sqliteStore) Ping(ctx context.Context) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1 FROM sqlite_schema LIMIT 1").Scan(&one); err != nil {
+		return sqliteError("ping", err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Close() error {
+	var errs []error
+	for _, st := range s.inserts {
+		errs = append(errs, st.Close())
+	}
+	if s.lookup != nil {
+		errs = append(errs, s.lookup.Close())
+	}
+	for _, db := range []*sql.DB{s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sqliteError maps err: no rows to ErrNotFound; a locked database (past
+// busy_timeout), I/O failures and timeouts to ErrUnavailable.
+func sqliteError(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return timesheets.ErrNotFound
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return unavailable(op, err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_INTERRUPT:
+			return unavailable(op, err)
+		}
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
