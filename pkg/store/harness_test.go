@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/abc-inc/timesheets/pkg/store/pgtest"
+	"github.com/abc-inc/timesheets/pkg/timesheets"
+)
+
+// One PostgreSQL server serves all tests of the package (each test gets its
+// own database); tests that stop the server start their own.
+var shared struct {
+	once sync.Once
+	srv  *pgtest.Server
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		if err := shared.srv.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// sharedPG returns the package's PostgreSQL server, starting it on first
+// use. It fails the test if PostgreSQL is not installed (or skips it if
+// TIMESHEETS_SKIP_POSTGRES=1).
+func sharedPG(t testing.TB) *pgtest.Server {
+	t.Helper()
+	pgtest.Require(t)
+	shared.once.Do(func() { shared.srv, shared.err = pgtest.NewServer() })
+	if shared.err != nil {
+		t.Fatalf("pgtest: %v", shared.err)
+	}
+	return shared.srv
+}
+
+// engine is one storage engine the conformance suite runs against.
+type engine struct {
+	name string
+	// newURL returns the URL of a new, empty database.
+	newURL func(t testing.TB) string
+	// blockWrites holds the database's write lock from another connection
+	// until release is called, so that writes wait.
+	blockWrites func(t testing.TB, url string) (release func())
+}
+
+var engines = []engine{
+	{
+		name: "sqlite",
+		newURL: func(t testing.TB) string {
+			// A directory that does not exist yet: Open creates it.
+			return "sqlite://" + filepath.Join(t.TempDir(), "data", "timesheets.db")
+		},
+		blockWrites: func(t testing.TB, url string) func() {
+			path, _, err := sqlitePath(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("sqlite", path+"?_txlock=immediate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := db.Begin() // BEGIN IMMEDIATE: takes the write lock
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { _ = tx.Rollback(); _ = db.Close() }
+		},
+	},
+	{
+		name:   "postgres",
+		newURL: func(t testing.TB) string { return sharedPG(t).NewDatabase(t) },
+		blockWrites: func(t testing.TB, url string) func() {
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// EXCLUSIVE mode blocks writers but not readers.
+			if _, err := tx.Exec(ctx, "LOCK TABLE entries IN EXCLUSIVE MODE"); err != nil {
+				t.Fatal(err)
+			}
+			return func() { _ = tx.Rollback(ctx); _ = c.Close(ctx) }
+		},
+	},
+}
+
+// harness is one conformance test's database and store.
+type harness struct {
+	eng engine
+	url string
+	st  timesheets.Store
+}
+
+func newHarness(t *testing.T, eng engine) *harness {
+	h := &harness{eng: eng, url: eng.newURL(t)}
+	h.st = h.open(t, Options{})
+	return h
+}
+
+// open opens another store on the harness's database.
+func (h *harness) open(t testing.TB, o Options) timesheets.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := Open(ctx, h.url, o)
+	if err != nil {
+		t.Fatalf("open %s: %v", h.eng.name, err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// mustCreate stores entries and fails the test on error.
+func mustCreate(t testing.TB, st timesheets.Store, entries ...timesheets.Entry) []timesheets.CreateResult {
+	t.Helper()
+	res, err := st.Create(ctxT(t), entries)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if len(res) != len(entries) {
+		t.Fatalf("create: %d results for %d entries", len(res), len(entries))
+	}
+	return res
+}
+
+// listAll pages through all entries matching f.
+func listAll(t testing.TB, st timesheets.Store, f timesheets.Filter) []timesheets.Entry {
+	t.Helper()
+	var out []timesheets.Entry
+	for {
+		page, err := st.List(ctxT(t), f)
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		out = append(out, page...)
+		if len(page) < int(pageSize(f.Limit)) {
+			return out
+		}
+		f.AfterID = page[len(page)-1].ID
+	}
+}
+
+func ids(entries []timesheets.Entry) []int64 {
+	out := make([]int64, len(entries))
+	for i, e := range entries {
+		out[i] = e.ID
+	}
+	return out
+}
+
+var testTime = time.Date(2024, 3, 4, 10, 11, 12, 123456789, time.UTC)
+
+// dayEntry is a valid day entry; n makes it distinct.
+func dayEntry(n int) timesheets.Entry {
+	d := testTime.AddDate(0, 0, n%30)
+	return timesheets.Entry{
+		UserType: timesheets.UserTypeEmployee, UserID: fmt.Sprintf("user-%d", n%7), Date: &d,
+		Project: fmt.Sprintf("project-%d", n%5), Hours: float64(n%8) + 0.5,
+		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime,
+	}
+}
+
+// weekEntry is a valid week entry.
+func weekEntry(n int) timesheets.Entry {
+	return timesheets.Entry{
+		UserType: timesheets.UserTypeContractor, UserID: fmt.Sprintf("user-%d", n%7),
+		Year: 2024, Week: 1 + n%52, Project: fmt.Sprintf("project-%d", n%5), Hours: 40,
+		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime,
+	}
+}
+
+// ext gives e an external id.
+func ext(e timesheets.Entry, source, id string) timesheets.Entry {
+	e.Source, e.ExternalID = source, id
+	return e
+}
+
+func isUnavailable(err error) bool { return errors.Is(err, timesheets.ErrUnavailable) }

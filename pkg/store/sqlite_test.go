@@ -1,0 +1,77 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSQLitePath(t *testing.T) {
+	for _, c := range []struct {
+		url, path, query, err string
+	}{
+		{url: "sqlite://./data/timesheets.db", path: "./data/timesheets.db"},
+		{url: "sqlite:///var/lib/ts.db", path: "/var/lib/ts.db"},
+		{url: "sqlite:ts.db", path: "ts.db"},
+		{url: "file:./data/timesheets.db", path: "./data/timesheets.db"},
+		{url: "file:///tmp/x.db", path: "/tmp/x.db"},
+		{url: "./data/timesheets.db", path: "./data/timesheets.db"},
+		{url: "/abs/ts.db?_pragma=cache_size(-20000)", path: "/abs/ts.db", query: "_pragma=cache_size(-20000)"},
+		{url: "mysql://db/x", err: "unsupported database URL scheme"},
+		{url: "sqlite://", err: "names no file"},
+		{url: "sqlite://:memory:", err: "in-memory"},
+		{url: "file:x.db?mode=memory", err: "in-memory"},
+	} {
+		t.Run(c.url, func(t *testing.T) {
+			path, query, err := sqlitePath(c.url)
+			if c.err != "" {
+				require.ErrorContains(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.path, path)
+			assert.Equal(t, c.query, query)
+		})
+	}
+}
+
+func TestSQLiteOpenForms(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, u := range []string{"file:./a/b/ts.db", "./c/ts.db", "sqlite://" + filepath.Join(dir, "d", "ts.db")} {
+		t.Run(u, func(t *testing.T) {
+			st, err := Open(ctxT(t), u, Options{})
+			require.NoError(t, err)
+			defer st.Close()
+			mustCreate(t, st, dayEntry(1))
+			path, _, _ := sqlitePath(u)
+			_, err = os.Stat(path)
+			assert.NoError(t, err)
+		})
+	}
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	h := newHarness(t, engines[0])
+	s := h.st.(*sqliteStore)
+	get := func(which string, name string) string {
+		db := s.w
+		if which == "r" {
+			db = s.r
+		}
+		var v string
+		require.NoError(t, db.QueryRowContext(ctxT(t), "PRAGMA "+name).Scan(&v))
+		return v
+	}
+	assert.Equal(t, "wal", get("w", "journal_mode"))
+	assert.Equal(t, "1", get("w", "synchronous")) // NORMAL
+	assert.Equal(t, "1", get("w", "foreign_keys"))
+	assert.Equal(t, "5000", get("w", "busy_timeout"))
+	assert.Equal(t, "0", get("w", "query_only"))
+	assert.Equal(t, "1", get("r", "query_only"))
+	assert.Equal(t, "1", get("r", "synchronous"))
+	assert.Equal(t, "5000", get("r", "busy_timeout"))
+}
