@@ -1,0 +1,134 @@
+// Command devissuer runs the local development authorization server on
+// its own: an Auth0 stand-in issuing client-credentials access tokens for
+// the importer and admin clients. Never use it in production.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/abc-inc/timesheets/pkg/devissuer"
+)
+
+type config struct {
+	listenAddress    string
+	allowNonLoopback bool
+	issuer           string
+	audience         string
+	credentialsDir   string
+	logLevel         string
+}
+
+// clients are those of `api --dev`: the importer holds only batch:upload,
+// admin every scope.
+var clients = []struct {
+	id     string
+	scopes []string
+}{
+	{"importer", []string{"batch:upload"}},
+	{"admin", []string{"batch:upload", "create:timesheets", "read:timesheets", "delete:timesheets", "approve:timesheets"}},
+}
+
+type usageError struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	fmt.Fprintln(stderr, "devissuer:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("devissuer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listenAddress, "listen-address", "127.0.0.1:9443", "address to listen on (plain HTTP); loopback unless --allow-non-loopback")
+	fs.BoolVar(&c.allowNonLoopback, "allow-non-loopback", false, "allow a non-loopback --listen-address, e.g. a bridge address pods can reach")
+	fs.StringVar(&c.issuer, "issuer", "", "iss of the tokens, ending in \"/\" (default http://LISTEN-ADDRESS/)")
+	fs.StringVar(&c.audience, "audience", "https://timesheets.abc-inc.example/", "aud of the tokens when a request names none")
+	fs.StringVar(&c.credentialsDir, "credentials-dir", "./data/dev-credentials", "where client credentials are kept, one directory per client")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return c, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if c.credentialsDir == "" {
+		return c, usageError{errors.New("--credentials-dir must not be empty")}
+	}
+	return c, nil
+}
+
+// run serves until ctx ends. ready, if not nil, receives the server once it
+// is bound (tests use it).
+func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devissuer.Server)) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var cls []devissuer.Client
+	for _, dc := range clients {
+		cl, err := devissuer.ReadOrCreateClient(filepath.Join(c.credentialsDir, dc.id), dc.id, dc.scopes)
+		if err != nil {
+			return fmt.Errorf("credentials: %w", err)
+		}
+		cls = append(cls, cl)
+	}
+	srv, err := devissuer.New(devissuer.Config{
+		ListenAddress:    c.listenAddress,
+		AllowNonLoopback: c.allowNonLoopback,
+		Issuer:           c.issuer,
+		Audience:         c.audience,
+		Clients:          cls,
+		Logger:           logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	fmt.Fprintf(stderr, "devissuer: local development authorization server, NOT for production\n"+
+		"  issuer:         %s\n  token endpoint: %s\n  jwks:           %s\n  audience:       %s\n",
+		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), c.audience)
+	for _, dc := range clients {
+		dir := filepath.Join(c.credentialsDir, dc.id)
+		fmt.Fprintf(stderr, "  client %-8s  credentials in %s (%s, %s)\n", dc.id, dir, devissuer.ClientIDFile, devissuer.ClientSecretFile)
+	}
+	if ready != nil {
+		ready(srv)
+	}
+	return srv.Start(ctx)
+}

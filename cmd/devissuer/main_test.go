@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/abc-inc/timesheets/pkg/devissuer"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "creds")
+	var stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	srvc := make(chan *devissuer.Server, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen-address", "127.0.0.1:0", "--credentials-dir", dir}, &stderr,
+			func(s *devissuer.Server) { srvc <- s })
+	}()
+	var s *devissuer.Server
+	select {
+	case s = <-srvc:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+
+	for _, id := range []string{"importer", "admin"} {
+		b, err := os.ReadFile(filepath.Join(dir, id, "client-id"))
+		require.NoError(t, err)
+		assert.Equal(t, id, string(b))
+	}
+	secret, err := os.ReadFile(filepath.Join(dir, "importer", "client-secret"))
+	require.NoError(t, err)
+	cc := clientcredentials.Config{ClientID: "importer", ClientSecret: string(secret), TokenURL: s.TokenURL(),
+		EndpointParams: url.Values{"audience": {"https://timesheets.abc-inc.example/"}}}
+	require.Eventually(t, func() bool { _, err := cc.Token(ctx); return err == nil }, 5*time.Second, 20*time.Millisecond)
+	tok, err := cc.Token(ctx)
+	require.NoError(t, err)
+
+	cancel()
+	require.NoError(t, <-done)
+	out := stderr.String()
+	assert.Contains(t, out, "NOT for production")
+	assert.Contains(t, out, s.Issuer())
+	assert.Contains(t, out, filepath.Join(dir, "admin"))
+	assert.NotContains(t, out, string(secret))
+	assert.NotContains(t, out, tok.AccessToken)
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--nope"}, 2, "flag provided but not defined"},
+		{[]string{"extra"}, 2, "unexpected arguments"},
+		{[]string{"--log-level", "loud"}, 2, "--log-level"},
+		{[]string{"--listen-address", "0.0.0.0:0"}, 1, "non-loopback"},
+		{[]string{"-h"}, 0, "-credentials-dir"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stderr bytes.Buffer
+			args := append([]string{"--credentials-dir", t.TempDir()}, tc.args...)
+			err := run(context.Background(), args, &stderr, nil)
+			assert.Equal(t, tc.code, exitCode(err, &stderr))
+			assert.Contains(t, stderr.String(), tc.want)
+		})
+	}
+}
