@@ -1,0 +1,190 @@
+{{/*
+Chart name, truncated to the 63 characters a label value allows.
+*/}}
+{{- define "timesheets.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: the prefix of every object name. Truncated to 52 characters so that
+suffixed names ("-metrics", "-data") stay within the 63 a Service name allows.
+*/}}
+{{- define "timesheets.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart label value: name-version.
+*/}}
+{{- define "timesheets.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels on every object.
+*/}}
+{{- define "timesheets.labels" -}}
+helm.sh/chart: {{ include "timesheets.chart" . }}
+{{ include "timesheets.selectorLabels" . }}
+{{- with .Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: timesheets
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels that select the release's objects; add app.kubernetes.io/component per workload.
+*/}}
+{{- define "timesheets.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "timesheets.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Selector labels of the API pods.
+*/}}
+{{- define "timesheets.api.selectorLabels" -}}
+{{ include "timesheets.selectorLabels" . }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/*
+Selector labels of the importer pods.
+*/}}
+{{- define "timesheets.importer.selectorLabels" -}}
+{{ include "timesheets.selectorLabels" . }}
+app.kubernetes.io/component: importer
+{{- end }}
+
+{{/*
+ServiceAccount of the API.
+*/}}
+{{- define "timesheets.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "timesheets.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the importer's objects; a CronJob name may have at most 52 characters.
+*/}}
+{{- define "timesheets.importer.fullname" -}}
+{{- printf "%s-importer" (include "timesheets.fullname" . | trunc 43 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+ServiceAccount of the importer.
+*/}}
+{{- define "timesheets.importer.serviceAccountName" -}}
+{{- if .Values.importer.serviceAccount.create }}
+{{- default (include "timesheets.importer.fullname" .) .Values.importer.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.importer.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image reference from an image dict, with fallbacks: repository@digest, else repository:tag.
+Call with (dict "image" .Values.image "fallback" .Values.image "context" $).
+*/}}
+{{- define "timesheets.image" -}}
+{{- $repo := default .fallback.repository .image.repository }}
+{{- $digest := default .fallback.digest .image.digest }}
+{{- $tag := default .fallback.tag .image.tag | default .context.Chart.AppVersion }}
+{{- if $digest }}
+{{- printf "%s@%s" $repo $digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (toString $tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the ScopePolicy the API enforces.
+*/}}
+{{- define "timesheets.scopePolicyName" -}}
+{{- default (include "timesheets.fullname" .) .Values.scopePolicy.name }}
+{{- end }}
+
+{{/*
+"true" when the API stores its data in SQLite (no PostgreSQL Secret given).
+*/}}
+{{- define "timesheets.sqlite" -}}
+{{- if not .Values.database.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/*
+Name of the SQLite PersistentVolumeClaim.
+*/}}
+{{- define "timesheets.claimName" -}}
+{{- default (printf "%s-data" (include "timesheets.fullname" .)) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+In-cluster URL of the API Service.
+*/}}
+{{- define "timesheets.apiURL" -}}
+{{- printf "http://%s.%s.svc:%d" (include "timesheets.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- end }}
+
+{{/*
+Checks across values that the schema cannot explain well. Each failure says why.
+Included by the Deployment, so every render runs it.
+*/}}
+{{- define "timesheets.validate" -}}
+{{- if include "timesheets.sqlite" . }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount is %d, but the API uses SQLite (database.existingSecret is empty): SQLite is one file on a ReadWriteOnce volume that only one pod may write. Run one replica, or set database.existingSecret to a Secret holding a postgres:// URL to run several." (int .Values.replicaCount)) }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled is true, but the API uses SQLite (database.existingSecret is empty): SQLite is one file on a ReadWriteOnce volume that only one pod may write, so the API cannot scale out. Set database.existingSecret to a Secret holding a postgres:// URL, or turn autoscaling off." }}
+{{- end }}
+{{- if not (hasPrefix "sqlite:///data/" .Values.database.url) }}
+{{- fail (printf "database.url %q: the container's root filesystem is read-only and the data volume is mounted at /data, so the SQLite URL must start with sqlite:///data/ (a PostgreSQL URL belongs in a Secret named by database.existingSecret)." .Values.database.url) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- fail (printf "autoscaling.minReplicas (%d) is greater than autoscaling.maxReplicas (%d)." (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (not .Values.autoscaling.targetCPUUtilizationPercentage) (not .Values.autoscaling.targetMemoryUtilizationPercentage) }}
+{{- fail "autoscaling.enabled is true but neither targetCPUUtilizationPercentage nor targetMemoryUtilizationPercentage is set: the autoscaler needs a metric." }}
+{{- end }}
+{{- if and .Values.scopePolicy.create (or (empty .Values.scopePolicy.issuers) (empty .Values.scopePolicy.audiences)) }}
+{{- fail "scopePolicy.create is true: set scopePolicy.issuers (e.g. [{url: https://TENANT.auth0.com/}]) and scopePolicy.audiences (e.g. [https://timesheets.example/]); a ScopePolicy needs at least one of each." }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor selects the metrics Service." }}
+{{- end }}
+{{- if .Values.importer.enabled }}
+{{- if not .Values.importer.credentials.existingSecret }}
+{{- fail "importer.enabled: set importer.credentials.existingSecret to the Secret holding the importer's client-id and client-secret (kubectl create secret generic NAME --from-literal=client-id=... --from-literal=client-secret=...). The chart never templates credentials from values." }}
+{{- end }}
+{{- if not (or .Values.importer.oauth.tokenURL .Values.importer.oauth.issuer) }}
+{{- fail "importer.enabled: set importer.oauth.tokenURL (e.g. https://TENANT.auth0.com/oauth/token) or importer.oauth.issuer (found by OIDC discovery)." }}
+{{- end }}
+{{- $sources := 0 }}
+{{- if .Values.importer.source.url }}{{ $sources = add1 $sources }}{{ end }}
+{{- if .Values.importer.source.configMap.name }}{{ $sources = add1 $sources }}{{ end }}
+{{- if .Values.importer.source.existingClaim.name }}{{ $sources = add1 $sources }}{{ end }}
+{{- if ne (int $sources) 1 }}
+{{- fail (printf "importer.enabled: set exactly one of importer.source.url, importer.source.configMap.name and importer.source.existingClaim.name (%d set)." (int $sources)) }}
+{{- end }}
+{{- if and .Values.importer.source.tokenSecret.name (not .Values.importer.source.url) }}
+{{- fail "importer.source.tokenSecret is for an HTTPS source: set importer.source.url, or drop the token Secret." }}
+{{- end }}
+{{- end }}
+{{- end }}
