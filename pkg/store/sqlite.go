@@ -71,7 +71,19 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	s.w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, s.w, goose.DialectSQLite3, o); err != nil {
+	// goose reads the applied versions and then applies the missing ones,
+	// each in its own transaction, so two processes opening a new file at
+	// once could both apply a migration. A lock file next to the database
+	// serialises them (SQLite's own locks cannot: goose needs the single
+	// write connection for itself). It is never removed, so that two
+	// processes cannot lock two different files of the same name.
+	unlock, err := lockFile(ctx, path+"-migrate.lock")
+	if err != nil {
+		return nil, fmt.Errorf("store: lock SQLite migrations: %w", err)
+	}
+	err = migrate(ctx, s.w, goose.DialectSQLite3, o)
+	unlock()
+	if err != nil {
 		return nil, sqliteError("open", err)
 	}
 	if err := s.prepareInserts(ctx); err != nil {

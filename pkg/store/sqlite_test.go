@@ -3,10 +3,13 @@ package store
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
 func TestSQLitePath(t *testing.T) {
@@ -74,4 +77,42 @@ func TestSQLitePragmas(t *testing.T) {
 	assert.Equal(t, "1", get("r", "query_only"))
 	assert.Equal(t, "1", get("r", "synchronous"))
 	assert.Equal(t, "5000", get("r", "busy_timeout"))
+}
+
+// TestSQLiteConcurrentMigrations opens several stores at once on a new file,
+// as processes starting together would: all succeed, each migration is
+// applied once.
+func TestSQLiteConcurrentMigrations(t *testing.T) {
+	for round := range 5 {
+		url := "sqlite://" + filepath.Join(t.TempDir(), "new", "ts.db")
+		const n = 6
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				st, err := Open(ctxT(t), url, Options{})
+				if err == nil {
+					_, err = st.Create(ctxT(t), []timesheets.Entry{dayEntry(i)})
+					st.Close()
+				}
+				errs[i] = err
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "round %d, open %d", round, i)
+		}
+		st, err := Open(ctxT(t), url, Options{})
+		require.NoError(t, err)
+		var versions, applied int
+		require.NoError(t, st.(*sqliteStore).r.QueryRowContext(ctxT(t),
+			"SELECT count(DISTINCT version_id), count(*) FROM goose_db_version").Scan(&versions, &applied))
+		assert.Equal(t, 3, versions)
+		assert.Equal(t, 3, applied)
+		assert.Len(t, listAll(t, st, timesheets.Filter{}), n)
+		st.Close()
+	}
 }
