@@ -30,6 +30,10 @@ const createLockID int64 = 0x7473_6372_6561 // "tscrea"
 type pgStore struct {
 	pool      *pgxpool.Pool
 	opTimeout time.Duration
+	// writers bounds the Creates of this process that hold a connection:
+	// they commit one at a time anyway (see Create), and those waiting for
+	// the id-order lock must not take every connection from the readers.
+	writers chan struct{}
 
 	// Test hooks, set only by this package's tests.
 	beforeCommit func(ctx context.Context) // runs in Create just before COMMIT
@@ -74,7 +78,7 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 	if err != nil {
 		return nil, pgError("open", err)
 	}
-	return &pgStore{pool: pool, opTimeout: o.OperationTimeout}, nil
+	return &pgStore{pool: pool, opTimeout: o.OperationTimeout, writers: make(chan struct{}, max(1, o.MaxConns/2))}, nil
 }
 
 func (s *pgStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -113,6 +117,12 @@ func (s *pgStore) Create(ctx context.Context, entries []timesheets.Entry) ([]tim
 	rows := make([]row, len(entries))
 	for _, i := range insert {
 		rows[i] = newRow(entries[i], now)
+	}
+	select {
+	case s.writers <- struct{}{}:
+		defer func() { <-s.writers }()
+	case <-ctx.Done():
+		return nil, pgError("create", ctx.Err())
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if !s.unorderedIDs {
