@@ -45,7 +45,12 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: parse PostgreSQL URL: %w", err)
 	}
-	cfg.MaxConns = int32(o.MaxConns)
+	switch {
+	case o.MaxConns > 0:
+		cfg.MaxConns = int32(o.MaxConns)
+	case !strings.Contains(url, "pool_max_conns="):
+		cfg.MaxConns = DefaultPostgresMaxConns
+	}
 	cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
 	// An idle connection is pinged before use (pgxpool's default: after 1s
 	// idle), so connections broken by a database restart are replaced
@@ -78,7 +83,7 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 	if err != nil {
 		return nil, pgError("open", err)
 	}
-	return &pgStore{pool: pool, opTimeout: o.OperationTimeout, writers: make(chan struct{}, max(1, o.MaxConns/2))}, nil
+	return &pgStore{pool: pool, opTimeout: o.OperationTimeout, writers: make(chan struct{}, max(1, cfg.MaxConns/2))}, nil
 }
 
 func (s *pgStore) op(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -255,6 +255,12 @@ func TestPostgresSessionSettings(t *testing.T) {
 	require.NoError(t, st.pool.QueryRow(ctxT(t), "SELECT current_setting('statement_timeout'), current_setting('application_name')").Scan(&timeout, &app))
 	assert.Equal(t, "1234ms", timeout)
 	assert.Equal(t, "timesheets", app)
+	assert.Equal(t, int32(DefaultPostgresMaxConns), st.pool.Config().MaxConns)
+
+	// Pool size: Options, else the URL's pool_max_conns, else the default.
+	url := sharedPG(t).NewDatabase(t)
+	assert.Equal(t, int32(3), openPG(t, url+"&pool_max_conns=3", Options{}).pool.Config().MaxConns)
+	assert.Equal(t, int32(5), openPG(t, url+"&pool_max_conns=3", Options{MaxConns: 5}).pool.Config().MaxConns)
 
 	// A statement over the timeout is cancelled and reported unavailable.
 	_, err := st.pool.Exec(ctxT(t), "SELECT pg_sleep(3)")

@@ -48,7 +48,9 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 	}
 	params.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)+")")
 	params.Add("_pragma", "journal_mode(WAL)")
-	params.Add("_pragma", "synchronous(NORMAL)") // durable at checkpoints; WAL keeps the file consistent
+	// In WAL mode NORMAL syncs at checkpoints, not at every commit: a power
+	// loss may lose the last commits but never corrupts the file.
+	params.Add("_pragma", "synchronous(NORMAL)")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "temp_store(MEMORY)") // statement journals in memory, not temp files
 	wparams := url.Values{"_txlock": {"immediate"}}

@@ -30,8 +30,9 @@ type Options struct {
 	// ConnectTimeout bounds establishing one PostgreSQL connection.
 	// Default 5s.
 	ConnectTimeout time.Duration
-	// MaxConns is the PostgreSQL pool size (default 10) or the number of
-	// SQLite read connections (default 4; SQLite always has one writer).
+	// MaxConns is the PostgreSQL pool size (default: pool_max_conns from the
+	// URL, else 10) or the number of SQLite read connections (default 4;
+	// SQLite always has one writer).
 	MaxConns int
 	// MigrationLockTimeout bounds how long Open waits for another replica
 	// that is applying migrations on PostgreSQL. Default 5 minutes.
@@ -83,7 +84,7 @@ func (o Options) withDefaults(readers int) Options {
 func Open(ctx context.Context, databaseURL string, opts Options) (timesheets.Store, error) {
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return openPostgres(ctx, databaseURL, opts.withDefaults(DefaultPostgresMaxConns))
+		return openPostgres(ctx, databaseURL, opts.withDefaults(0))
 	case databaseURL == "":
 		return nil, errors.New("store: empty database URL")
 	}
