@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Prints the platform's performance figures. Every ratio compares numbers
+# measured in the same run, on the same machine, never against a constant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+echo "== token validation (pkg/auth)"
+go test -run '^$' -bench 'BenchmarkVerify' -benchtime 2s ./pkg/auth | tee -a "$out" | grep Benchmark
+echo "== GET /timesheets/{id} on loopback, auth off vs on (cmd/api)"
+go test -run '^$' -bench 'BenchmarkGetTimesheet' -benchtime 5s ./cmd/api | tee -a "$out" | grep Benchmark
+echo "== batch upload, 500 entries per batch (pkg/store, pkg/importer)"
+go test -run '^$' -bench 'BenchmarkCreate500' -benchtime 3s ./pkg/store | tee -a "$out" | grep Benchmark || true
+go test -run '^$' -bench 'BenchmarkImport' -benchtime 3s ./pkg/importer | tee -a "$out" | grep Benchmark || true
+
+ns() { awk -v n="$1" '$1 ~ n {print $3; exit}' "$out"; }
+metric() { awk -v n="$1" -v u="$2" '$1 ~ n {for (i=1;i<NF;i++) if ($(i+1)==u) {print $i; exit}}' "$out"; }
+raw=$(ns 'raw-rsa2048-verify'); first=$(ns 'first-seen-token'); rep=$(ns 'repeated-token')
+off=$(metric 'auth-off' 'req/s'); on=$(metric 'auth-on' 'req/s')
+echo
+echo "== summary"
+awk -v raw="$raw" -v first="$first" -v rep="$rep" -v off="$off" -v on="$on" 'BEGIN {
+  printf "first-seen RS256 token: %.1f us = %.2fx the raw RSA-2048 verify (%.1f us); target <= 1.5x\n", first/1000, first/raw, raw/1000
+  printf "repeated token:         %.2f us; target <= 2 us\n", rep/1000
+  if (off > 0) printf "loopback GET throughput: %.0f req/s with auth, %.0f without: auth costs %.1f%%; target <= 20%%\n", on, off, (1-on/off)*100
+}'
