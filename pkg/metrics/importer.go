@@ -1,0 +1,66 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Importer holds the collectors of one importer run (cmd/importer). A run is
+// a short-lived CronJob, so nothing scrapes it: the collectors live in a
+// registry of their own and are pushed to a Pushgateway at the end of the run.
+//
+//	timesheets_importer_entries_total{outcome}            entries of this run by outcome (created, duplicate, rejected, failed)
+//	timesheets_importer_retries_total                     upload attempts repeated after 429, 5xx or a network error
+//	timesheets_importer_duration_seconds                  how long the run took
+//	timesheets_importer_last_run_timestamp_seconds        when the run ended (Unix time)
+//	timesheets_importer_last_success_timestamp_seconds    when a run last ended with every entry stored (Unix time)
+//
+// A failed run must not reset the time of the last success, so the pusher
+// leaves that family out of a failed run's push (see importer.PushMetrics).
+type Importer struct {
+	Entries     *prometheus.CounterVec
+	Retries     prometheus.Counter
+	Duration    prometheus.Gauge
+	LastRun     prometheus.Gauge
+	LastSuccess prometheus.Gauge
+}
+
+// Importer entry outcomes (the outcome label).
+const (
+	OutcomeCreated   = "created"
+	OutcomeDuplicate = "duplicate"
+	OutcomeRejected  = "rejected"
+	OutcomeFailed    = "failed"
+)
+
+// ImporterLastSuccessName is the family a failed run does not push.
+const ImporterLastSuccessName = "timesheets_importer_last_success_timestamp_seconds"
+
+// NewImporter creates the importer's collectors and registers them in reg.
+// Every outcome starts at zero so a push always carries all four series.
+func NewImporter(reg prometheus.Registerer) *Importer {
+	m := &Importer{
+		Entries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "timesheets_importer_entries_total",
+			Help: "Entries of the last importer run, by outcome (created, duplicate, rejected, failed).",
+		}, []string{"outcome"}),
+		Retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "timesheets_importer_retries_total",
+			Help: "Upload attempts of the last importer run repeated after 429, 5xx or a network error.",
+		}),
+		Duration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "timesheets_importer_duration_seconds",
+			Help: "Duration of the last importer run.",
+		}),
+		LastRun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "timesheets_importer_last_run_timestamp_seconds",
+			Help: "Unix time at which the last importer run ended, successful or not.",
+		}),
+		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: ImporterLastSuccessName,
+			Help: "Unix time at which an importer run last ended with every entry created or already present.",
+		}),
+	}
+	for _, o := range []string{OutcomeCreated, OutcomeDuplicate, OutcomeRejected, OutcomeFailed} {
+		m.Entries.WithLabelValues(o)
+	}
+	reg.MustRegister(m.Entries, m.Retries, m.Duration, m.LastRun, m.LastSuccess)
+	return m
+}
