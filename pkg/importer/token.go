@@ -1,0 +1,237 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// How the API identifier is sent to the token endpoint.
+const (
+	AudienceParamAudience = "audience" // Auth0
+	AudienceParamResource = "resource" // RFC 8707 resource indicator
+)
+
+// DefaultExpiryDelta is how long before its expiry a token is replaced.
+const DefaultExpiryDelta = time.Minute
+
+// TokenConfig configures the client-credentials grant (RFC 6749 §4.4).
+type TokenConfig struct {
+	// TokenURL is the token endpoint; when empty it is discovered from
+	// Issuer's OpenID Provider metadata.
+	TokenURL string
+	Issuer   string
+	Credentials
+	// Audience is the API identifier, sent as AudienceParam.
+	Audience      string
+	AudienceParam string
+	Scopes        []string
+	// HTTPClient talks to the authorization server; it must have a timeout.
+	HTTPClient  *http.Client
+	ExpiryDelta time.Duration
+	Backoff     *Backoff // retries discovery
+}
+
+// TokenSource hands out the client's access token, fetching one with the
+// client-credentials grant and reusing it until shortly before it expires.
+// Invalidate drops a token the API refused, so the next call fetches anew.
+type TokenSource struct {
+	base  oauth2.TokenSource
+	delta time.Duration
+
+	mu   sync.Mutex
+	cur  oauth2.TokenSource
+	last string
+
+	fetches atomic.Int64
+}
+
+// NewTokenSource prepares a token source; it discovers the token endpoint if
+// needed but fetches no token yet. ctx bounds every later fetch.
+func NewTokenSource(ctx context.Context, c TokenConfig) (*TokenSource, error) {
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.ExpiryDelta <= 0 {
+		c.ExpiryDelta = DefaultExpiryDelta
+	}
+	tokenURL := c.TokenURL
+	if tokenURL == "" {
+		var err error
+		if tokenURL, err = discoverTokenURL(ctx, c.HTTPClient, c.Issuer, c.Backoff); err != nil {
+			return nil, err
+		}
+	}
+	cc := &clientcredentials.Config{
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret,
+		TokenURL:     tokenURL,
+		Scopes:       c.Scopes,
+	}
+	if c.Audience != "" {
+		param := c.AudienceParam
+		if param == "" {
+			param = AudienceParamAudience
+		}
+		cc.EndpointParams = map[string][]string{param: {c.Audience}}
+	}
+	s := &TokenSource{delta: c.ExpiryDelta}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
+	s.base = fetchFunc(func() (*oauth2.Token, error) {
+		s.fetches.Add(1)
+		t, err := cc.Token(octx)
+		if err != nil {
+			return nil, tokenError(tokenURL, err)
+		}
+		return t, nil
+	})
+	s.cur = oauth2.ReuseTokenSourceWithExpiry(nil, s.base, s.delta)
+	return s, nil
+}
+
+type fetchFunc func() (*oauth2.Token, error)
+
+func (f fetchFunc) Token() (*oauth2.Token, error) { return f() }
+
+// Token returns a valid token, fetching one if the last is about to expire.
+func (s *TokenSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	cur := s.cur
+	s.mu.Unlock()
+	t, err := cur.Token()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.last = t.AccessToken
+	s.mu.Unlock()
+	return t, nil
+}
+
+// Invalidate forgets the token if it is still the current one (two uploads
+// refused with the same token fetch one new token, not two).
+func (s *TokenSource) Invalidate(accessToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == accessToken {
+		s.cur = oauth2.ReuseTokenSourceWithExpiry(nil, s.base, s.delta)
+		s.last = ""
+	}
+}
+
+// Fetches counts token requests made so far.
+func (s *TokenSource) Fetches() int64 { return s.fetches.Load() }
+
+// TokenError is a token request the authorization server refused.
+type TokenError struct {
+	TokenURL    string
+	Status      int
+	Code        string // RFC 6749 §5.2 error, e.g. invalid_client
+	Description string
+}
+
+func (e *TokenError) Error() string {
+	msg := fmt.Sprintf("the authorization server refused the token request (%s answered %d", e.TokenURL, e.Status)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	msg += ")"
+	switch e.Code {
+	case "invalid_client", "unauthorized_client":
+		msg += "; check the client id and secret in --credentials-dir, and that the client may use the client-credentials grant"
+	case "access_denied", "invalid_scope", "invalid_target":
+		msg += "; check that the client is authorized for the API (--audience) and its scopes"
+	}
+	return msg
+}
+
+// tokenError classifies an error of the token endpoint: refusals are final,
+// 429, 5xx and network errors are retryable. The response body is never
+// quoted, in case it echoes a credential.
+func tokenError(tokenURL string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		status := re.Response.StatusCode
+		if retryableStatus(status) {
+			return &retryable{err: fmt.Errorf("token endpoint %s answered %d", tokenURL, status),
+				after: ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())}
+		}
+		return &TokenError{TokenURL: tokenURL, Status: status, Code: re.ErrorCode, Description: re.ErrorDescription}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &retryable{err: fmt.Errorf("token request to %s failed: %w", tokenURL, stripOAuthPrefix(err))}
+}
+
+func stripOAuthPrefix(err error) error {
+	if msg, ok := strings.CutPrefix(err.Error(), "oauth2: cannot fetch token: "); ok {
+		return errors.New(msg)
+	}
+	return err
+}
+
+// discoverTokenURL reads token_endpoint from the issuer's OpenID Provider
+// metadata (OpenID Connect Discovery 1.0 §4; RFC 8414).
+func discoverTokenURL(ctx context.Context, client *http.Client, issuer string, b *Backoff) (string, error) {
+	if b == nil {
+		b = &Backoff{MaxAttempts: DefaultMaxAttempts}
+	}
+	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	var meta struct {
+		Issuer        string `json:"issuer"`
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	err := b.retry(ctx, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &retryable{err: fmt.Errorf("OIDC discovery: %w", err)}
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err := fmt.Errorf("OIDC discovery: %s answered %s", u, resp.Status)
+			if retryableStatus(resp.StatusCode) {
+				return &retryable{err: err, after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			}
+			return fmt.Errorf("%w; check --issuer, or give --token-url", err)
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&meta); err != nil {
+			return fmt.Errorf("OIDC discovery: %s: %w", u, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSuffix(meta.Issuer, "/") != strings.TrimSuffix(issuer, "/") {
+		return "", fmt.Errorf("OIDC discovery: %s names issuer %q, not %q; check --issuer", u, meta.Issuer, issuer)
+	}
+	if meta.TokenEndpoint == "" {
+		return "", fmt.Errorf("OIDC discovery: %s has no token_endpoint; give --token-url", u)
+	}
+	if err := checkURL("token_endpoint", meta.TokenEndpoint, false); err != nil {
+		return "", err
+	}
+	return meta.TokenEndpoint, nil
+}

@@ -1,0 +1,215 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/abc-inc/timesheets/pkg/timesheets"
+)
+
+// UploadPath is the API's batch endpoint, relative to --api-url.
+const UploadPath = "/timesheets/upload"
+
+// Tokens gives the uploader its access tokens; *TokenSource is one.
+type Tokens interface {
+	Token() (*oauth2.Token, error)
+	Invalidate(accessToken string)
+}
+
+// Uploader posts batches to POST /timesheets/upload, retrying what is worth
+// retrying. The API stores a batch in one transaction and reports a known
+// (source, external_id) as a duplicate, so sending a batch again after a
+// lost answer is safe.
+type Uploader struct {
+	Endpoint  string // full URL of the upload endpoint
+	Client    *http.Client
+	Tokens    Tokens
+	Backoff   Backoff
+	UserAgent string
+}
+
+// BatchResult is the API's answer to one upload.
+type BatchResult struct {
+	Created    int          `json:"created"`
+	Duplicates int          `json:"duplicates"`
+	Rejected   int          `json:"rejected"`
+	Results    []ItemResult `json:"results"`
+}
+
+// ItemResult is the outcome of one entry of a batch.
+type ItemResult struct {
+	Index  int                     `json:"index"`
+	Status string                  `json:"status"` // created, duplicate, rejected
+	ID     int64                   `json:"id,omitempty"`
+	Errors []timesheets.FieldError `json:"errors,omitempty"`
+}
+
+// ScopeError is a 403: the client's token lacks a scope the route needs.
+// Retrying cannot help, so the run stops.
+type ScopeError struct {
+	Scope       string // the scopes the API named, space-separated
+	Description string
+}
+
+func (e *ScopeError) Error() string {
+	if e.Scope == "" {
+		return "the API refused the upload (403 Forbidden): " + e.Description
+	}
+	return fmt.Sprintf("the API refused the upload: the client's token lacks the scope %q (403 insufficient_scope); grant %s to the importer's client in the authorization server", e.Scope, e.Scope)
+}
+
+// AuthError is a 401 that a fresh token did not cure.
+type AuthError struct{ Description string }
+
+func (e *AuthError) Error() string {
+	return "the API refused the access token twice (401): " + e.Description +
+		"; check that --audience is the API identifier and that the API trusts the issuer"
+}
+
+// BatchError is a batch the API refused as a whole (400, 413, 422, ...):
+// its entries fail, but other batches can still go through.
+type BatchError struct {
+	Status  int
+	Message string
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("the API refused the batch (%d): %s", e.Status, e.Message)
+}
+
+// maxResponseBytes bounds an upload's answer (a result per entry).
+const maxResponseBytes = 32 << 20
+
+// Upload sends one batch (a JSON array of n entries). A *BatchError means
+// only this batch failed; any other error means no upload can succeed.
+func (u *Uploader) Upload(ctx context.Context, body []byte, n int) (*BatchResult, error) {
+	var (
+		result    *BatchResult
+		refreshed bool
+	)
+	err := u.Backoff.retry(ctx, func() error {
+		for {
+			res, again, err := u.try(ctx, body, n, !refreshed)
+			if again {
+				refreshed = true
+				continue // 401: once more at once, with a new token
+			}
+			result = res
+			return err
+		}
+	})
+	return result, err
+}
+
+// try makes one attempt. again asks for an immediate second attempt with a
+// fresh token after a 401.
+func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool) (_ *BatchResult, again bool, _ error) {
+	tok, err := u.Tokens.Token()
+	if err != nil {
+		return nil, false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if u.UserAgent != "" {
+		req.Header.Set("User-Agent", u.UserAgent)
+	}
+	tok.SetAuthHeader(req)
+	resp, err := u.Client.Do(req)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, false, cerr
+		}
+		return nil, false, &retryable{err: fmt.Errorf("POST %s: %w", u.Endpoint, err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, false, cerr
+		}
+		// The batch may or may not be stored; sending it again is safe.
+		return nil, false, &retryable{err: fmt.Errorf("POST %s: reading the answer: %w", u.Endpoint, err)}
+	}
+
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+		var res BatchResult
+		if err := json.Unmarshal(data, &res); err != nil {
+			return nil, false, fmt.Errorf("POST %s: the answer is not a batch result: %w", u.Endpoint, err)
+		}
+		if len(res.Results) != n {
+			return nil, false, fmt.Errorf("POST %s: the answer has %d results for %d entries", u.Endpoint, len(res.Results), n)
+		}
+		return &res, false, nil
+	case code == http.StatusUnauthorized:
+		ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
+		if mayRefresh {
+			u.Tokens.Invalidate(tok.AccessToken)
+			return nil, true, nil
+		}
+		desc := ch["error_description"]
+		if desc == "" {
+			desc = apiMessage(data, resp.Status)
+		}
+		return nil, false, &AuthError{Description: desc}
+	case code == http.StatusForbidden:
+		ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
+		desc := ch["error_description"]
+		if desc == "" {
+			desc = apiMessage(data, resp.Status)
+		}
+		return nil, false, &ScopeError{Scope: ch["scope"], Description: desc}
+	case retryableStatus(code):
+		return nil, false, &retryable{
+			err:   fmt.Errorf("POST %s answered %s: %s", u.Endpoint, resp.Status, apiMessage(data, "")),
+			after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		}
+	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity:
+		return nil, false, &BatchError{Status: code, Message: apiMessage(data, resp.Status)}
+	default:
+		return nil, false, fmt.Errorf("POST %s answered %s: %s; check --api-url", u.Endpoint, resp.Status, apiMessage(data, ""))
+	}
+}
+
+// apiMessage extracts the human part of an error body.
+func apiMessage(data []byte, fallback string) string {
+	var body struct {
+		Error       string `json:"error"`
+		Message     string `json:"message"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(data, &body) == nil {
+		for _, s := range []string{body.Message, body.Description, body.Error} {
+			if s != "" {
+				return s
+			}
+		}
+	}
+	s := strings.TrimSpace(string(data))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// isFatal reports whether an upload error ends the run.
+func isFatal(err error) bool {
+	var be *BatchError
+	return err != nil && !errors.As(err, &be)
+}
