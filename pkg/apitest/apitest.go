@@ -1,0 +1,272 @@
+// Package apitest runs the real Timesheets API in-process for tests: the
+// handlers, the JWT middleware and a compiled ScopePolicy trusting a local
+// development authorization server (pkg/devissuer), over SQLite in a
+// temporary directory. Everything listens on loopback.
+//
+//	api := apitest.Start(t, apitest.Options{})
+//	dir := api.Credentials(t, apitest.ImporterClient) // client-id, client-secret
+//	... call api.URL with a token from api.TokenURL ...
+//	n := api.Count(t)
+package apitest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/auth"
+	"github.com/abc-inc/timesheets/pkg/devissuer"
+	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/store"
+	"github.com/abc-inc/timesheets/pkg/timesheets"
+)
+
+// Audience is the API identifier the test policy accepts.
+const Audience = "https://timesheets.abc-inc.example/"
+
+// Client ids of the default clients.
+const (
+	ImporterClient = "importer" // batch:upload only, like the Auth0 scenario's importer
+	ReaderClient   = "reader"   // read:timesheets only: no batch:upload
+	AdminClient    = "admin"    // every scope
+)
+
+// AllScopes are the scopes of the sample policy.
+var AllScopes = []string{"batch:upload", "create:timesheets", "read:timesheets", "delete:timesheets", "approve:timesheets"}
+
+// Options tune Start. The zero value is a working API.
+type Options struct {
+	// Clients of the authorization server; default the importer, reader and
+	// admin clients with random secrets.
+	Clients []devissuer.Client
+	// TokenTTL of issued tokens; default the issuer's (1h).
+	TokenTTL time.Duration
+	// Logger for the API and the issuer; default discarded.
+	Logger *slog.Logger
+	// DatabaseURL overrides the SQLite file in t.TempDir() (e.g. a
+	// PostgreSQL URL).
+	DatabaseURL string
+}
+
+// API is a running API with its authorization server.
+type API struct {
+	// URL is the API's base URL (http://127.0.0.1:PORT).
+	URL string
+	// Issuer is the authorization server; Issuer.Issuer() is the iss URL
+	// (with OIDC discovery), Issuer.TokenURL() its token endpoint.
+	Issuer *devissuer.Server
+	// TokenURL is the token endpoint through a counting proxy: requests to
+	// it are counted by TokenRequests.
+	TokenURL string
+	// Store is the API's store, for assertions.
+	Store timesheets.Store
+
+	clients map[string]devissuer.Client
+
+	failLeft   atomic.Int64
+	retryAfter atomic.Pointer[string]
+	uploads    atomic.Int64
+	failed     atomic.Int64
+	tokens     atomic.Int64
+}
+
+// Start runs the API until the test ends.
+func Start(t testing.TB, o Options) *API {
+	t.Helper()
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clients == nil {
+		for _, c := range []struct {
+			id     string
+			scopes []string
+		}{{ImporterClient, []string{"batch:upload"}}, {ReaderClient, []string{"read:timesheets"}}, {AdminClient, AllScopes}} {
+			secret, err := devissuer.NewSecret()
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Clients = append(o.Clients, devissuer.Client{ID: c.id, Secret: secret, Scopes: c.scopes})
+		}
+	}
+	a := &API{clients: map[string]devissuer.Client{}}
+	for _, c := range o.Clients {
+		a.clients[c.ID] = c
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	iss, err := devissuer.New(devissuer.Config{Audience: Audience, Clients: o.Clients, TokenTTL: o.TokenTTL, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issDone := make(chan struct{})
+	go func() {
+		defer close(issDone)
+		if err := iss.Start(ctx); err != nil {
+			logger.Error("devissuer stopped", "error", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-issDone })
+	a.Issuer = iss
+
+	dbURL := o.DatabaseURL
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(t.TempDir(), "timesheets.db")
+	}
+	st, err := store.Open(ctx, dbURL, store.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a.Store = st
+
+	snap, err := policy.Compile("apitest", 1, Policy(iss.Issuer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := &policy.Holder{}
+	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
+	t.Cleanup(keys.Close)
+	keys.Sync(snap.Issuers)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := keys.WaitReady(wctx, snap.Issuers); err != nil {
+		t.Fatalf("apitest: issuer keys: %v", err)
+	}
+	holder.Store(snap)
+
+	// As cmd/api's apiHandler builds it.
+	mux := http.NewServeMux()
+	(&timesheets.API{Store: st, Logger: logger}).Register(mux)
+	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, 10000), Logger: logger, Realm: "timesheets"}
+	handler := server.Instrument(mux, guard.Wrap(mux))
+
+	srv := httptest.NewServer(a.faults(handler))
+	t.Cleanup(srv.Close)
+	a.URL = srv.URL
+
+	issURL, _ := url.Parse(iss.URL())
+	proxy := httputil.NewSingleHostReverseProxy(issURL)
+	tokSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == devissuer.TokenPath {
+			a.tokens.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(tokSrv.Close)
+	a.TokenURL = tokSrv.URL + devissuer.TokenPath
+	return a
+}
+
+// faults counts uploads and answers 503 while FailUploads says so.
+func (a *API) faults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/timesheets/upload" {
+			a.uploads.Add(1)
+			if a.failLeft.Add(-1) >= 0 {
+				a.failed.Add(1)
+				if ra := a.retryAfter.Load(); ra != nil && *ra != "" {
+					w.Header().Set("Retry-After", *ra)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"error":"unavailable","message":"the database is unavailable; retry later"}` + "\n"))
+				return
+			}
+			a.failLeft.Store(0)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// FailUploads makes the next n upload requests answer 503 with Retry-After
+// (seconds or an HTTP date; empty sends none), as the API does while its
+// database is down. Nothing reaches the store for them.
+func (a *API) FailUploads(n int, retryAfter string) {
+	a.retryAfter.Store(&retryAfter)
+	a.failLeft.Store(int64(n))
+}
+
+// UploadRequests counts POST /timesheets/upload requests, failed ones included.
+func (a *API) UploadRequests() int64 { return a.uploads.Load() }
+
+// FailedUploads counts the uploads FailUploads answered with 503.
+func (a *API) FailedUploads() int64 { return a.failed.Load() }
+
+// TokenRequests counts requests to TokenURL.
+func (a *API) TokenRequests() int64 { return a.tokens.Load() }
+
+// Client returns a configured client by id.
+func (a *API) Client(t testing.TB, id string) devissuer.Client {
+	t.Helper()
+	c, ok := a.clients[id]
+	if !ok {
+		t.Fatalf("apitest: no client %q", id)
+	}
+	return c
+}
+
+// Credentials writes a client's client-id and client-secret into a new
+// directory, laid out like the mounted Kubernetes Secret, and returns it.
+func (a *API) Credentials(t testing.TB, id string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "credentials-"+id)
+	if err := devissuer.WriteCredentials(dir, a.Client(t, id)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Entries returns every stored entry in id order.
+func (a *API) Entries(t testing.TB) []timesheets.Entry {
+	t.Helper()
+	var all []timesheets.Entry
+	var after int64
+	for {
+		page, err := a.Store.List(context.Background(), timesheets.Filter{AfterID: after, Limit: timesheets.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < timesheets.MaxPageSize {
+			return all
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// Count returns how many entries are stored.
+func (a *API) Count(t testing.TB) int {
+	t.Helper()
+	return len(a.Entries(t))
+}
+
+// Policy is the sample ScopePolicy (config/samples) trusting issuer.
+func Policy(issuer string) v1alpha1.ScopePolicySpec {
+	route := func(method, path, scope string) v1alpha1.Route {
+		return v1alpha1.Route{Path: path, Methods: []string{method}, Scopes: []string{scope}}
+	}
+	return v1alpha1.ScopePolicySpec{
+		Issuers:   []v1alpha1.Issuer{{URL: issuer}},
+		Audiences: []string{Audience},
+		Routes: []v1alpha1.Route{
+			route("POST", "/timesheets", "create:timesheets"),
+			route("POST", "/timesheets/upload", "batch:upload"),
+			route("GET", "/timesheets", "read:timesheets"),
+			route("GET", "/timesheets/{id}", "read:timesheets"),
+			route("DELETE", "/timesheets/{id}", "delete:timesheets"),
+			route("POST", "/timesheets/{id}/approve", "approve:timesheets"),
+		},
+	}
+}
