@@ -236,10 +236,10 @@ func TestSourceNames(t *testing.T) {
 
 func TestLinkNext(t *testing.T) {
 	for h, want := range map[string]string{
-		`<https://t.example/e?page=2>; rel="next"`:                                       "https://t.example/e?page=2",
+		`<https://t.example/e?page=2>; rel="next"`:                                         "https://t.example/e?page=2",
 		`<https://t.example/e?page=1>; rel="prev", <https://t.example/e?page=3>; rel=next`: "https://t.example/e?page=3",
-		`</e?a=1,2>; title="x, y"; rel="last next"`:                                      "/e?a=1,2",
-		`<https://t.example/e?page=1>; rel="prev"`:                                       "",
+		`</e?a=1,2>; title="x, y"; rel="last next"`:                                        "/e?a=1,2",
+		`<https://t.example/e?page=1>; rel="prev"`:                                         "",
 		``: "",
 	} {
 		if got := linkNext([]string{h}); got != want {
