@@ -1,0 +1,146 @@
+// Command importer is the Timesheets CronJob: it reads the entries that
+// contractors keep in an external tool (files or the tool's HTTP API) and
+// uploads them to the Timesheets API as a machine-to-machine client holding
+// only the batch:upload scope (OAuth 2.0 client-credentials grant).
+//
+// Exit status: 0 when every entry is stored (created or already present), 1
+// when entries were rejected or could not be uploaded, 2 for a configuration
+// mistake (the message says what to fix).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/abc-inc/timesheets/pkg/importer"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// run is the whole command: flags in, exit status out. Secrets never reach
+// stdout or stderr: both go through a Redactor that learns them as they are read.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	out := &importer.Redactor{W: stdout}
+	errw := &importer.Redactor{W: stderr}
+	cfg, logLevel, err := parseFlags(args, errw)
+	if errors.Is(err, flag.ErrHelp) {
+		return importer.ExitOK
+	}
+	if err != nil {
+		fmt.Fprintln(errw, "importer:", err)
+		return importer.ExitConfig
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(errw, &slog.HandlerOptions{Level: logLevel}))
+	cfg.Redact = func(secret string) { out.Add(secret); errw.Add(secret) }
+	cfg.UserAgent = "timesheets-importer"
+
+	s := importer.Run(ctx, cfg)
+	fmt.Fprintln(out, s.Line())
+	if s.Err != nil {
+		fmt.Fprintln(errw, "importer:", s.Err)
+	}
+	return s.ExitCode()
+}
+
+func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, error) {
+	var (
+		c        importer.Config
+		maps     listFlag
+		scopes   listFlag
+		comma    string
+		logLevel string
+	)
+	fs := flag.NewFlagSet("importer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: importer --source FILE|DIR|URL --api-url URL (--token-url URL | --issuer URL) --audience ID [flags]")
+		fs.PrintDefaults()
+	}
+
+	fs.StringVar(&c.Source, "source", "", "where the entries are: a .csv, .json (array) or .ndjson/.jsonl file, a directory of them (read in name order), or the https:// URL of the tool's API (JSON pages)")
+	fs.StringVar(&c.SourceName, "source-name", "", "the entries' source name; with external_id it identifies an entry across runs, so keep it stable (default: derived from --source, e.g. the host or file name)")
+	fs.StringVar(&c.SourceTokenFile, "source-token-file", "", "file holding a bearer token for the tool's API (with an https:// --source)")
+	fs.StringVar(&c.Format, "format", importer.FormatAuto, "file format: auto (by extension), csv, json or ndjson")
+	fs.StringVar(&comma, "csv-delimiter", ",", "CSV field delimiter (one character, e.g. ';' or '\\t')")
+	fs.Var(&maps, "map", "entry field from source field, as TARGET=SOURCE[|SOURCE...] (comma-separated or repeated), e.g. user_id=employee,hours=duration; default: the API's names, and external_id from external_id or id")
+	fs.StringVar(&c.UserType, "user-type", "", "user type of records without one: Employee or Contractor (default: the API's, Employee)")
+
+	fs.StringVar(&c.APIURL, "api-url", "", "base URL of the Timesheets API; entries go to POST {api-url}/timesheets/upload")
+	fs.BoolVar(&c.AllowHTTPAPI, "allow-http-api", false, "allow a plain http:// --api-url that is not loopback (an in-cluster Service without TLS)")
+	fs.StringVar(&c.TokenURL, "token-url", "", "the authorization server's token endpoint, e.g. https://TENANT.auth0.com/oauth/token")
+	fs.StringVar(&c.Issuer, "issuer", "", "the authorization server's issuer URL, to discover the token endpoint (OIDC discovery) instead of --token-url")
+	fs.StringVar(&c.Audience, "audience", "", "the API identifier the token is for, e.g. https://timesheets.abc-inc.example/")
+	fs.StringVar(&c.AudienceParam, "audience-param", importer.AudienceParamAudience, "how --audience is sent: audience (Auth0) or resource (RFC 8707)")
+	fs.Var(&scopes, "scope", "scopes to request, space-separated or repeated (default: none requested; the server grants the client's)")
+	fs.StringVar(&c.CredentialsDir, "credentials-dir", importer.DefaultCredentialsDir, "directory with the files client-id and client-secret (the mounted Secret)")
+
+	fs.IntVar(&c.BatchSize, "batch-size", importer.DefaultBatchSize, "entries per upload (at most 5000)")
+	fs.IntVar(&c.InFlight, "max-in-flight", importer.DefaultInFlight, "uploads in flight at once while the next batch is read")
+	fs.DurationVar(&c.Timeout, "timeout", importer.DefaultTimeout, "deadline of the whole run, retries included")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", importer.DefaultRequestTimeout, "deadline of one HTTP request")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", importer.DefaultMaxAttempts, "tries per request on 429, 5xx and network errors, the first included (0: until --timeout)")
+	fs.BoolVar(&c.DryRun, "dry-run", false, "read, map and validate everything and say what would be uploaded; no token is requested and no credentials are read")
+	fs.DurationVar(&c.ProgressInterval, "progress-interval", importer.DefaultProgressInterval, "how often to log progress")
+	fs.IntVar(&c.ReportLimit, "report-limit", importer.DefaultReportLimit, "rejected entries logged one by one; further ones are only counted")
+
+	fs.StringVar(&c.PushgatewayURL, "pushgateway-url", "", "Prometheus Pushgateway to push timesheets_importer_* metrics to at the end of the run")
+	fs.StringVar(&c.PushJob, "push-job", importer.DefaultPushJob, "job name of the pushed metrics")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+
+	if err := fs.Parse(args); err != nil {
+		return c, 0, err
+	}
+	if fs.NArg() > 0 {
+		return c, 0, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -h)", fs.Args())
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		return c, 0, fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+	}
+	if c.BatchSize < 1 {
+		return c, 0, fmt.Errorf("--batch-size %d: use 1 to 5000", c.BatchSize)
+	}
+	if c.InFlight < 1 {
+		return c, 0, fmt.Errorf("--max-in-flight %d: use 1 or more", c.InFlight)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = -1 // Config's zero is the default
+	}
+	if comma == `\t` {
+		comma = "\t"
+	}
+	r, size := utf8.DecodeRuneInString(comma)
+	if size == 0 || size != len(comma) || r == '"' || r == '\n' || r == '\r' {
+		return c, 0, fmt.Errorf("--csv-delimiter %q: use one character other than a quote or newline", comma)
+	}
+	c.CSVComma = r
+	m, err := importer.ParseMapping(maps)
+	if err != nil {
+		return c, 0, err
+	}
+	c.Mapping = m
+	for _, s := range scopes {
+		c.Scopes = append(c.Scopes, strings.Fields(s)...)
+	}
+	return c, lvl, nil
+}
