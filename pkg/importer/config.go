@@ -38,7 +38,7 @@ type Config struct {
 	InFlight         int
 	Timeout          time.Duration // the whole run
 	RequestTimeout   time.Duration // one HTTP request
-	MaxAttempts      int           // per request, including the first
+	MaxAttempts      int           // per request, including the first; negative: until the deadline
 	DryRun           bool
 	ProgressInterval time.Duration
 	ReportLimit      int // rejected entries logged one by one; the rest are counted
@@ -128,9 +128,6 @@ func (c Config) validate() error {
 	}
 	if c.Timeout < 0 || c.RequestTimeout < 0 || c.ProgressInterval < 0 {
 		bad("durations must not be negative")
-	}
-	if c.MaxAttempts < 0 {
-		bad("--max-attempts must not be negative")
 	}
 	switch c.UserType {
 	case "", timesheets.UserTypeEmployee, timesheets.UserTypeContractor:
