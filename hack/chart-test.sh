@@ -11,14 +11,18 @@
 #     config/rbac/role.yaml (the same for the copies in config/manifests);
 #   - values the chart must refuse (SQLite with replicas > 1, wrong types,
 #     unknown keys, ...) make helm fail, with the expected message;
-#   - kubectl kustomize config/manifests builds (when a kubectl is at hand).
+#   - kubectl kustomize config/manifests builds (when a kubectl is at hand);
+#   - with the envtest binaries (make test-assets), a real kube-apiserver accepts
+#     every rendered object in a strict server-side dry run, the ScopePolicy
+#     passes its CRD's schema and CEL rules, and Pod Security (restricted) has
+#     no warnings.
 #
 # Usage: hack/chart-test.sh           run the tests
 #        hack/chart-test.sh --sync    refresh the copies of the generated CRD and Role, then test
 #
 # Helm: $HELM, else bin/helm-v3.22.0, else built with go install into bin/.
-# Needs only Go and Helm; YAML is checked by a small Go program (below) run
-# inside this module, so it uses the module's sigs.k8s.io/yaml.
+# Needs only Go and Helm; YAML is checked by small Go programs (below) built
+# inside this module, so they use the module's dependencies.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -897,6 +901,202 @@ elif "$kubectl" kustomize config/manifests >"$work/kustomize.yaml" 2>"$work/kust
 else
 	fail "config/manifests: kubectl kustomize"
 	sed 's/^/      /' "$work/kustomize.err" >&2
+fi
+
+# --- a real kube-apiserver --------------------------------------------------------
+# With the envtest binaries (make test-assets), create every rendered object with
+# dryRun=All and strict field validation: the API server checks each field, the
+# ScopePolicy against its CRD (schema and CEL rules), and warns about anything
+# the restricted Pod Security profile forbids.
+assets=${KUBEBUILDER_ASSETS:-}
+if [[ -z $assets ]]; then
+	for d in "$root"/bin/k8s/*-linux-amd64; do [[ -d $d ]] && assets=$d; done
+fi
+if [[ -z $assets || ! -x $assets/kube-apiserver || ! -x $assets/etcd ]]; then
+	skip "no kube-apiserver and etcd in ${assets:-KUBEBUILDER_ASSETS} (make test-assets): server-side dry run not done"
+else
+	mkdir -p "$work/server"
+	cat >"$work/server/main.go" <<'GO'
+// server creates rendered objects with dryRun=All and strict field validation
+// on a real kube-apiserver (envtest), so the API server itself checks every
+// field, the CRD's schema and CEL rules, and Pod Security (restricted).
+//
+//	server ASSETS_DIR CRD_DIR FILE...
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.list
+	w.list = nil
+	return l
+}
+
+var docSep = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+func main() {
+	if len(os.Args) < 4 {
+		fmt.Fprintln(os.Stderr, "usage: server ASSETS_DIR CRD_DIR FILE...")
+		os.Exit(2)
+	}
+	os.Exit(run(os.Args[1], os.Args[2], os.Args[3:]))
+}
+
+func run(assets, crdDir string, files []string) int {
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{crdDir},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "  start kube-apiserver:", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+
+	w := &warnings{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = w
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, " ", err)
+		return 1
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, " ", err)
+		return 1
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	ctx := context.Background()
+
+	failed := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, " ", err)
+			return 1
+		}
+		for _, doc := range docSep.Split(string(data), -1) {
+			var m map[string]any
+			if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m == nil {
+				continue
+			}
+			u := &unstructured.Unstructured{Object: m}
+			name := fmt.Sprintf("%s: %s %s", file, u.GetKind(), u.GetName())
+			gvk := u.GroupVersionKind()
+			mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if meta.IsNoMatchError(err) {
+				fmt.Printf("      %s: kind unknown to a bare kube-apiserver, not checked\n", name)
+				continue
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "  %s: %v\n", name, err)
+				failed++
+				continue
+			}
+			var ri dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
+			if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+				ns := u.GetNamespace()
+				if ns == "" {
+					ns = "default"
+				}
+				if err := ensureNamespace(ctx, dyn, ns); err != nil {
+					fmt.Fprintf(os.Stderr, "  namespace %s: %v\n", ns, err)
+					return 1
+				}
+				ri = dyn.Resource(mapping.Resource).Namespace(ns)
+			}
+			w.take()
+			_, err = ri.Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+			// The CRD and the Namespace exist already: AlreadyExists comes after validation.
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				fmt.Fprintf(os.Stderr, "  %s: %v\n", name, err)
+				failed++
+				continue
+			}
+			if ws := w.take(); len(ws) > 0 {
+				fmt.Fprintf(os.Stderr, "  %s: warnings: %s\n", name, strings.Join(ws, "; "))
+				failed++
+			}
+		}
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+var created = map[string]bool{}
+
+// ensureNamespace creates a namespace that enforces, and warns about, the
+// restricted Pod Security profile: workloads that would break it get warnings.
+func ensureNamespace(ctx context.Context, dyn dynamic.Interface, ns string) error {
+	if created[ns] {
+		return nil
+	}
+	gvr := schemaNamespaces
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": ns, "labels": map[string]any{
+			"pod-security.kubernetes.io/enforce": "restricted",
+			"pod-security.kubernetes.io/warn":    "restricted",
+		}},
+	}}
+	_, err := dyn.Resource(gvr).Create(ctx, u, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		err = nil
+	}
+	created[ns] = err == nil
+	return err
+}
+
+var schemaNamespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+GO
+	go build -o "$work/server/server" "$work/server/main.go"
+	server_files=()
+	for f in defaults all-on importer-configmap postgres kustomize; do
+		[[ -f $work/$f.yaml ]] && server_files+=("$work/$f.yaml")
+	done
+	if "$work/server/server" "$assets" config/crd/bases "${server_files[@]}"; then
+		pass "kube-apiserver $(basename "$assets"): every object passes a strict dry-run create, no Pod Security warnings"
+	else
+		fail "kube-apiserver $(basename "$assets"): dry-run create"
+	fi
 fi
 
 if ((failures > 0)); then
