@@ -2,11 +2,52 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/abc-inc/timesheets/pkg/auth"
+	"github.com/abc-inc/timesheets/pkg/controller"
+	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/store"
 )
 
-// runInCluster watches a ScopePolicy with controller-runtime.
+// runInCluster enforces a ScopePolicy watched with controller-runtime; the
+// manager serves metrics and probes, and runs the API on every replica.
 func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
-	return errors.New("--policy: not built yet")
+	ns, name, err := splitPolicyRef(c.policyRef, os.Getenv("POD_NAMESPACE"))
+	if err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubernetes config: %w", err)
+	}
+	st, err := store.Open(ctx, c.databaseURL, store.Options{})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+
+	holder := &policy.Holder{}
+	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
+	defer keys.Close()
+
+	api := &server.Server{Name: "api", Addr: c.listenAddress, Logger: logger, ShutdownTimeout: shutdownTimeout,
+		Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger)}
+	return controller.Run(ctx, cfg, controller.Options{
+		Namespace: ns, Name: name,
+		Holder: holder, Keys: keys,
+		MetricsBindAddress:     c.metricsAddress,
+		HealthProbeBindAddress: c.probeAddress,
+		LeaderElection:         c.leaderElect,
+		Runnables:              []manager.Runnable{api},
+		ReadyCheck:             func(r *http.Request) error { return st.Ping(r.Context()) },
+		Logger:                 logger,
+	})
 }
