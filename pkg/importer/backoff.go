@@ -20,7 +20,7 @@ type Backoff struct {
 	Base          time.Duration
 	Max           time.Duration
 	MaxRetryAfter time.Duration
-	MaxAttempts   int // including the first; 0 means no limit but the deadline
+	MaxAttempts   int // including the first; 0 or less: no limit but the deadline
 	// OnRetry, if set, is told about every retry before its wait.
 	OnRetry func(attempt int, wait time.Duration, err error)
 	// Jitter returns a number in [0, 1); nil means math/rand.

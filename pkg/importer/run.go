@@ -193,10 +193,11 @@ func (r *run) pipeline(ctx context.Context, src Source, name string, up *Uploade
 		g.Go(func() error {
 			for b := range batches {
 				r.c.batches.Add(1)
-				if up != nil {
-					if err := r.upload(gctx, up, b); err != nil {
-						return err
-					}
+				if up == nil {
+					r.log.Debug("dry run: would upload a batch", "entries", b.n, "bytes", len(b.body),
+						"first", b.locs[0].String(), "last", b.locs[b.n-1].String())
+				} else if err := r.upload(gctx, up, b); err != nil {
+					return err
 				}
 				pool.Put(b)
 			}
