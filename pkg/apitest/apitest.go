@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
@@ -226,6 +228,20 @@ func (a *API) Credentials(t testing.TB, id string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// Token gets an access token for a client with the client-credentials
+// grant, straight from the issuer (not counted by TokenRequests).
+func (a *API) Token(t testing.TB, id string) string {
+	t.Helper()
+	c := a.Client(t, id)
+	cc := clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: a.Issuer.TokenURL(),
+		EndpointParams: url.Values{"audience": {Audience}}}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatalf("apitest: token for %s: %v", id, err)
+	}
+	return tok.AccessToken
 }
 
 // Entries returns every stored entry in id order.
