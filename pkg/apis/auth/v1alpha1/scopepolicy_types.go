@@ -75,7 +75,7 @@ type Route struct {
 	// Methods the route applies to; empty means every method.
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=9
+	// +kubebuilder:validation:MaxItems=7
 	// +kubebuilder:validation:items:Enum=GET;HEAD;POST;PUT;PATCH;DELETE;OPTIONS
 	Methods []string `json:"methods,omitempty"`
 
@@ -85,6 +85,7 @@ type Route struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[^\s"\\]+$`
 	Scopes []string `json:"scopes,omitempty"`
 
 	// Match is All (every scope needed, the default) or Any (one is enough).
@@ -99,7 +100,6 @@ type Route struct {
 
 // ScopePolicySpec says which tokens the Timesheets API accepts and which
 // scopes each route requires.
-// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && ((!has(o.methods) || size(o.methods) == 0) && (!has(r.methods) || size(r.methods) == 0) || (has(o.methods) && has(r.methods) && o.methods.exists(m, m in r.methods)))))",message="two routes share a method and path; each method+path may appear once"
 type ScopePolicySpec struct {
 	// Issuers whose tokens are accepted.
 	// +kubebuilder:validation:MinItems=1
@@ -127,7 +127,10 @@ type ScopePolicySpec struct {
 	// ClockSkew tolerated when checking exp, nbf and iat; at most 5m.
 	// +optional
 	// +kubebuilder:default="30s"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="clockSkew must be between 0s and 5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('5m')",message="clockSkew must be at most 5m (a longer skew accepts expired tokens)"
 	ClockSkew *metav1.Duration `json:"clockSkew,omitempty"`
 
 	// ScopeClaims lists the claims scopes are read from.
@@ -148,9 +151,12 @@ type ScopePolicySpec struct {
 	// +kubebuilder:default=Enforce
 	Mode Mode `json:"mode,omitempty"`
 
-	// Routes and the scopes they require.
+	// Routes and the scopes they require. Each method+path may appear in
+	// one route only; a route naming no method takes the methods no other
+	// route of its path names.
 	// +optional
 	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(o, o.path == r.path && (has(o.methods) && size(o.methods) > 0 ? has(r.methods) && r.methods.exists(m, m in o.methods) : !has(r.methods) || size(r.methods) == 0)))",message="duplicate method+path: two routes name the same path with a common method (or both name no method); each method+path may appear in one route only"
 	Routes []Route `json:"routes,omitempty"`
 }
 
