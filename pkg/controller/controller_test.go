@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -231,6 +233,9 @@ func TestEnforceStatusAndLatency(t *testing.T) {
 	is := got.Status.Issuers[0]
 	if is.URL != iss.Issuer() || is.JWKSURI != iss.JWKSURL() || is.KeyCount != 1 || is.LastFetchResult != "Success" || is.LastFetchTime == nil {
 		t.Errorf("status.issuers[0] = %+v", is)
+	}
+	if cols := printerColumns(t, ns, "policy"); cols["Ready"] != "True" || cols["Issuers"] != "1" || cols["Routes"] != "3" || cols["Age"] == "" {
+		t.Errorf("kubectl get sp columns: %v", cols)
 	}
 	if msg := readyOf(got).Message; !strings.Contains(msg, fmt.Sprintf("generation %d is in force", sp.Generation)) {
 		t.Errorf("Ready message %q", msg)
@@ -584,4 +589,39 @@ func waitEvent(t *testing.T, ns, name, reason string) {
 		}
 		return false, fmt.Sprintf("no %s event; events: %v", reason, seen)
 	})
+}
+
+// printerColumns fetches the policy as the server-side Table kubectl prints
+// and returns the cells of the default columns by name.
+func printerColumns(t *testing.T, ns, name string) map[string]string {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/apis/%s/namespaces/%s/scopepolicies/%s",
+		strings.TrimSuffix(cfg.Host, "/"), v1alpha1.GroupVersion.String(), ns, name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var table metav1.Table
+	if err := json.NewDecoder(resp.Body).Decode(&table); err != nil {
+		t.Fatal(err)
+	}
+	if len(table.Rows) != 1 {
+		t.Fatalf("table has %d rows", len(table.Rows))
+	}
+	cols := map[string]string{}
+	for i, c := range table.ColumnDefinitions {
+		if c.Priority == 0 && i < len(table.Rows[0].Cells) {
+			cols[c.Name] = fmt.Sprint(table.Rows[0].Cells[i])
+		}
+	}
+	return cols
 }
