@@ -12,10 +12,10 @@
 #   - values the chart must refuse (SQLite with replicas > 1, wrong types,
 #     unknown keys, ...) make helm fail, with the expected message;
 #   - kubectl kustomize config/manifests builds (when a kubectl is at hand);
-#   - with the envtest binaries (make test-assets), a real kube-apiserver accepts
-#     every rendered object in a strict server-side dry run, the ScopePolicy
-#     passes its CRD's schema and CEL rules, and Pod Security (restricted) has
-#     no warnings.
+#   - with the envtest binaries (make test-assets), against a real kube-apiserver:
+#     helm install, upgrade, uninstall (CRD and PVC kept) and reinstall work;
+#     every rendered object passes a strict server-side dry run, the ScopePolicy
+#     its CRD's schema and CEL rules, and Pod Security (restricted) warns of nothing.
 #
 # Usage: hack/chart-test.sh           run the tests
 #        hack/chart-test.sh --sync    refresh the copies of the generated CRD and Role, then test
@@ -863,6 +863,9 @@ refuse "issuer not a URL" "at '/scopePolicy/issuers/0/url'" --set scopePolicy.cr
 	--set 'scopePolicy.audiences[0]=https://timesheets.example/'
 refuse "ScopePolicy without issuers" 'set scopePolicy.issuers' --set scopePolicy.create=true
 refuse "route method not an enum value" "at '/scopePolicy/routes/0/methods/0'" --set 'scopePolicy.routes[0].path=/x' --set 'scopePolicy.routes[0].methods[0]=FETCH'
+refuse "scope with a space" "at '/scopePolicy/routes/0/scopes/0'" --set 'scopePolicy.routes[0].path=/x' \
+	--set 'scopePolicy.routes[0].scopes[0]=read timesheets'
+refuse "clock skew not a duration" "at '/scopePolicy/clockSkew'" --set scopePolicy.clockSkew=5
 refuse "ServiceMonitor without metrics Service" 'metrics.service.enabled' --set metrics.serviceMonitor.enabled=true \
 	--set metrics.service.enabled=false
 refuse "importer without credentials Secret" 'importer.credentials.existingSecret' --set importer.enabled=true
@@ -904,10 +907,12 @@ else
 fi
 
 # --- a real kube-apiserver --------------------------------------------------------
-# With the envtest binaries (make test-assets), create every rendered object with
-# dryRun=All and strict field validation: the API server checks each field, the
-# ScopePolicy against its CRD (schema and CEL rules), and warns about anything
-# the restricted Pod Security profile forbids.
+# With the envtest binaries (make test-assets): install, upgrade (ScopePolicy on,
+# every option on), uninstall (the CRD and the data claim stay) and reinstall the
+# chart; then create every rendered object with dryRun=All and strict field
+# validation: the API server checks each field, the ScopePolicy against its CRD
+# (schema and CEL rules), and warns about anything the restricted Pod Security
+# profile forbids. No controllers run, so no pod starts.
 assets=${KUBEBUILDER_ASSETS:-}
 if [[ -z $assets ]]; then
 	for d in "$root"/bin/k8s/*-linux-amd64; do [[ -d $d ]] && assets=$d; done
@@ -917,20 +922,27 @@ if [[ -z $assets || ! -x $assets/kube-apiserver || ! -x $assets/etcd ]]; then
 else
 	mkdir -p "$work/server"
 	cat >"$work/server/main.go" <<'GO'
-// server creates rendered objects with dryRun=All and strict field validation
-// on a real kube-apiserver (envtest), so the API server itself checks every
-// field, the CRD's schema and CEL rules, and Pod Security (restricted).
+// server checks the chart against a real kube-apiserver (envtest): with -helm,
+// it installs, upgrades, uninstalls and reinstalls the chart; then it creates
+// every object of the given files with dryRun=All and strict field validation,
+// so the API server checks each field, the ScopePolicy against its CRD's
+// schema and CEL rules, and Pod Security (restricted) warnings.
 //
-//	server ASSETS_DIR CRD_DIR FILE...
+//	server -assets DIR -crds DIR [-helm HELM -chart DIR -all-on FILE] FILE...
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -945,6 +957,33 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 )
+
+const (
+	release   = "timesheets"
+	namespace = "timesheets"
+	crdName   = "scopepolicies.auth.timesheets.dev"
+)
+
+var (
+	gvrCRD         = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	gvrNamespace   = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	gvrPVC         = schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
+	gvrDeployment  = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	gvrCronJob     = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "cronjobs"}
+	gvrHPA         = schema.GroupVersionResource{Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"}
+	gvrScopePolicy = schema.GroupVersionResource{Group: "auth.timesheets.dev", Version: "v1alpha1", Resource: "scopepolicies"}
+)
+
+func main() {
+	fs := flag.NewFlagSet("server", flag.ExitOnError)
+	assets := fs.String("assets", "", "directory holding kube-apiserver and etcd")
+	crds := fs.String("crds", "", "CRD directory, installed when -helm is not given")
+	helm := fs.String("helm", "", "Helm binary: also install, upgrade and uninstall the chart")
+	chart := fs.String("chart", "", "chart directory (with -helm)")
+	allOn := fs.String("all-on", "", "values file with every option on (with -helm)")
+	_ = fs.Parse(os.Args[1:])
+	os.Exit(run(*assets, *crds, *helm, *chart, *allOn, fs.Args()))
+}
 
 type warnings struct {
 	mu   sync.Mutex
@@ -965,28 +1004,37 @@ func (w *warnings) take() []string {
 	return l
 }
 
-var docSep = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
-
-func main() {
-	if len(os.Args) < 4 {
-		fmt.Fprintln(os.Stderr, "usage: server ASSETS_DIR CRD_DIR FILE...")
-		os.Exit(2)
-	}
-	os.Exit(run(os.Args[1], os.Args[2], os.Args[3:]))
+type checker struct {
+	ctx    context.Context
+	dyn    dynamic.Interface
+	mapper meta.RESTMapper
+	warn   *warnings
+	failed int
 }
 
-func run(assets, crdDir string, files []string) int {
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{crdDir},
-		ErrorIfCRDPathMissing: true,
-	}
+func (c *checker) errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "  "+format+"\n", args...)
+	c.failed++
+}
+
+func run(assets, crds, helm, chart, allOn string, files []string) int {
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "  start kube-apiserver:", err)
 		return 1
 	}
-	defer func() { _ = env.Stop() }()
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = env.Stop() }) }
+	defer stop()
+	// Never leave kube-apiserver and etcd behind.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stop()
+		os.Exit(1)
+	}()
 
 	w := &warnings{}
 	cfg = rest.CopyConfig(cfg)
@@ -1001,75 +1049,189 @@ func run(assets, crdDir string, files []string) int {
 		fmt.Fprintln(os.Stderr, " ", err)
 		return 1
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	ctx := context.Background()
-
-	failed := 0
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, " ", err)
+	c := &checker{
+		ctx:    context.Background(),
+		dyn:    dyn,
+		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		warn:   w,
+	}
+	if err := c.ensureNamespace(namespace); err != nil {
+		fmt.Fprintln(os.Stderr, " ", err)
+		return 1
+	}
+	if helm != "" {
+		if err := c.lifecycle(env, helm, chart, allOn); err != nil {
+			c.errorf("helm: %v", err)
 			return 1
 		}
-		for _, doc := range docSep.Split(string(data), -1) {
-			var m map[string]any
-			if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m == nil {
-				continue
-			}
-			u := &unstructured.Unstructured{Object: m}
-			name := fmt.Sprintf("%s: %s %s", file, u.GetKind(), u.GetName())
-			gvk := u.GroupVersionKind()
-			mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-			if meta.IsNoMatchError(err) {
-				fmt.Printf("      %s: kind unknown to a bare kube-apiserver, not checked\n", name)
-				continue
-			}
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "  %s: %v\n", name, err)
-				failed++
-				continue
-			}
-			var ri dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
-			if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-				ns := u.GetNamespace()
-				if ns == "" {
-					ns = "default"
-				}
-				if err := ensureNamespace(ctx, dyn, ns); err != nil {
-					fmt.Fprintf(os.Stderr, "  namespace %s: %v\n", ns, err)
-					return 1
-				}
-				ri = dyn.Resource(mapping.Resource).Namespace(ns)
-			}
-			w.take()
-			_, err = ri.Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
-			// The CRD and the Namespace exist already: AlreadyExists comes after validation.
-			if err != nil && !apierrors.IsAlreadyExists(err) {
-				fmt.Fprintf(os.Stderr, "  %s: %v\n", name, err)
-				failed++
-				continue
-			}
-			if ws := w.take(); len(ws) > 0 {
-				fmt.Fprintf(os.Stderr, "  %s: warnings: %s\n", name, strings.Join(ws, "; "))
-				failed++
-			}
-		}
+	} else if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{crds}, ErrorIfPathMissing: true}); err != nil {
+		c.errorf("install CRDs: %v", err)
+		return 1
 	}
-	if failed > 0 {
+	for _, file := range files {
+		c.dryRun(file)
+	}
+	if c.failed > 0 {
 		return 1
 	}
 	return 0
 }
 
-var created = map[string]bool{}
+// lifecycle installs the chart, turns the ScopePolicy on, turns every option
+// on, uninstalls it (the CRD and the data claim stay) and installs it again
+// (adopting what stayed).
+func (c *checker) lifecycle(env *envtest.Environment, helm, chart, allOn string) error {
+	user, err := env.AddUser(envtest.User{Name: "chart-test", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	home, err := os.MkdirTemp("", "chart-test-helm-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
+	if err := os.WriteFile(filepath.Join(home, "kubeconfig"), kubeconfig, 0o600); err != nil {
+		return err
+	}
+	helmEnv := append(os.Environ(),
+		"KUBECONFIG="+filepath.Join(home, "kubeconfig"),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"))
+	run := func(args ...string) error {
+		cmd := exec.Command(helm, append(args, "--namespace", namespace)...)
+		cmd.Env = helmEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	exists := func(gvr schema.GroupVersionResource, ns, name string) bool {
+		var ri dynamic.ResourceInterface = c.dyn.Resource(gvr)
+		if ns != "" {
+			ri = c.dyn.Resource(gvr).Namespace(ns)
+		}
+		_, err := ri.Get(c.ctx, name, metav1.GetOptions{})
+		return err == nil
+	}
+	want := func(step string, gvr schema.GroupVersionResource, ns, name string, present bool) {
+		if exists(gvr, ns, name) != present {
+			c.errorf("after %s: %s %s present=%v, want %v", step, gvr.Resource, name, !present, present)
+		}
+	}
+	failed := c.failed
+	done := func(msg string) {
+		if c.failed == failed {
+			fmt.Println("      " + msg)
+		}
+		failed = c.failed
+	}
+	scopePolicy := []string{"--set", "scopePolicy.create=true",
+		"--set", "scopePolicy.issuers[0].url=https://abc-inc.eu.auth0.com/",
+		"--set", "scopePolicy.audiences[0]=https://timesheets.abc-inc.example/"}
+
+	if err := run("install", release, chart); err != nil {
+		return err
+	}
+	want("install", gvrCRD, "", crdName, true)
+	want("install", gvrDeployment, namespace, release, true)
+	want("install", gvrPVC, namespace, release+"-data", true)
+	done("helm install: CRD, Deployment and PVC created")
+
+	if err := run(append([]string{"upgrade", release, chart}, scopePolicy...)...); err != nil {
+		return err
+	}
+	want("upgrade with scopePolicy.create", gvrScopePolicy, namespace, release, true)
+	done("helm upgrade --set scopePolicy.create=true: the ScopePolicy passes the CRD's validation")
+
+	// Without the Prometheus Operator's CRDs a ServiceMonitor cannot be created.
+	if err := run("upgrade", release, chart, "-f", allOn, "--set", "metrics.serviceMonitor.enabled=false"); err != nil {
+		return err
+	}
+	want("upgrade with every option", gvrCronJob, namespace, release+"-importer", true)
+	want("upgrade with every option", gvrHPA, namespace, release, true)
+	done("helm upgrade -f ci/all-on-values.yaml: CronJob and autoscaler created")
+
+	if err := run("uninstall", release); err != nil {
+		return err
+	}
+	want("uninstall", gvrCRD, "", crdName, true)
+	want("uninstall", gvrPVC, namespace, release+"-data", true)
+	want("uninstall", gvrDeployment, namespace, release, false)
+	done("helm uninstall: CRD and PVC kept (helm.sh/resource-policy: keep), the rest deleted")
+
+	if err := run(append([]string{"install", release, chart}, scopePolicy...)...); err != nil {
+		return err
+	}
+	want("reinstall", gvrScopePolicy, namespace, release, true)
+	done("helm install again: the kept CRD and PVC are adopted")
+	return nil
+}
+
+var docSep = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+// dryRun creates every object of a file with dryRun=All and strict field validation.
+func (c *checker) dryRun(file string) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		c.errorf("%v", err)
+		return
+	}
+	for _, doc := range docSep.Split(string(data), -1) {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m == nil {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		name := fmt.Sprintf("%s: %s %s", filepath.Base(file), u.GetKind(), u.GetName())
+		gvk := u.GroupVersionKind()
+		mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) {
+			fmt.Printf("      %s: kind unknown to a bare kube-apiserver, not checked\n", name)
+			continue
+		}
+		if err != nil {
+			c.errorf("%s: %v", name, err)
+			continue
+		}
+		var ri dynamic.ResourceInterface = c.dyn.Resource(mapping.Resource)
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			ns := u.GetNamespace()
+			if ns == "" {
+				ns = "default"
+			}
+			if err := c.ensureNamespace(ns); err != nil {
+				c.errorf("namespace %s: %v", ns, err)
+				return
+			}
+			ri = c.dyn.Resource(mapping.Resource).Namespace(ns)
+		}
+		c.warn.take()
+		_, err = ri.Create(c.ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+		// Objects that exist already (the CRD, the Namespace) were validated before the conflict.
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			c.errorf("%s: %v", name, err)
+			continue
+		}
+		if ws := c.warn.take(); len(ws) > 0 {
+			c.errorf("%s: warnings: %s", name, strings.Join(ws, "; "))
+		}
+	}
+}
+
+var namespaces = map[string]bool{}
 
 // ensureNamespace creates a namespace that enforces, and warns about, the
 // restricted Pod Security profile: workloads that would break it get warnings.
-func ensureNamespace(ctx context.Context, dyn dynamic.Interface, ns string) error {
-	if created[ns] {
+func (c *checker) ensureNamespace(ns string) error {
+	if namespaces[ns] {
 		return nil
 	}
-	gvr := schemaNamespaces
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Namespace",
 		"metadata": map[string]any{"name": ns, "labels": map[string]any{
@@ -1077,23 +1239,22 @@ func ensureNamespace(ctx context.Context, dyn dynamic.Interface, ns string) erro
 			"pod-security.kubernetes.io/warn":    "restricted",
 		}},
 	}}
-	_, err := dyn.Resource(gvr).Create(ctx, u, metav1.CreateOptions{})
+	_, err := c.dyn.Resource(gvrNamespace).Create(c.ctx, u, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		err = nil
 	}
-	created[ns] = err == nil
+	namespaces[ns] = err == nil
 	return err
 }
-
-var schemaNamespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 GO
 	go build -o "$work/server/server" "$work/server/main.go"
 	server_files=()
 	for f in defaults all-on importer-configmap postgres kustomize; do
 		[[ -f $work/$f.yaml ]] && server_files+=("$work/$f.yaml")
 	done
-	if "$work/server/server" "$assets" config/crd/bases "${server_files[@]}"; then
-		pass "kube-apiserver $(basename "$assets"): every object passes a strict dry-run create, no Pod Security warnings"
+	if "$work/server/server" -assets "$assets" -crds config/crd/bases -helm "$HELM" -chart "$chart" \
+		-all-on "$chart/ci/all-on-values.yaml" "${server_files[@]}"; then
+		pass "kube-apiserver $(basename "$assets"): helm install/upgrade/uninstall/reinstall; every object passes a strict dry-run create, no Pod Security warnings"
 	else
 		fail "kube-apiserver $(basename "$assets"): dry-run create"
 	fi
