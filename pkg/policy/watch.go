@@ -8,10 +8,12 @@ import (
 )
 
 // WatchFile calls onChange with the newly compiled snapshot, or the error,
-// whenever the file's content changes. It polls rather than using inotify:
+// for the file's content at the first poll and whenever it changes after.
+// Reporting the first read too means an edit made between the caller's own
+// load and the watch's start is never missed. It polls rather than using inotify:
 // a mounted ConfigMap changes by a symlink swap that inotify watches miss.
 func WatchFile(ctx context.Context, path string, interval time.Duration, onChange func(*Snapshot, error)) {
-	last, _ := os.ReadFile(path)
+	var last []byte
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -43,12 +43,16 @@ spec:
 		}
 		return change{}
 	}
+	c := next() // the first poll reports the content as it is
+	require.NoError(t, c.err)
+	require.Equal(t, []string{"read:timesheets"}, c.snap.Routes[0].Scopes)
+
 	require.NoError(t, os.WriteFile(path, []byte(doc("read:all")), 0o600))
-	c := next()
+	c = next()
 	require.NoError(t, c.err)
 	require.Equal(t, []string{"read:all"}, c.snap.Routes[0].Scopes)
 
-	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(doc("x"), "/timesheets", "timesheets", 1)), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(doc("x"), "path: /timesheets", "path: timesheets", 1)), 0o600))
 	c = next()
 	require.ErrorContains(t, c.err, "must start with /")
 	require.Nil(t, c.snap)
