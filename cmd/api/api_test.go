@@ -277,4 +277,3 @@ func BenchmarkGetTimesheet(b *testing.B) {
 		})
 	}
 }
-

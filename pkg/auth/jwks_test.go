@@ -43,8 +43,8 @@ func newIssuer(t testing.TB) *issuer {
 	return is
 }
 
-func (is *issuer) iss() string      { return is.URL + "/" }
-func (is *issuer) jwksURL() string  { return is.URL + "/.well-known/jwks.json" }
+func (is *issuer) iss() string       { return is.URL + "/" }
+func (is *issuer) jwksURL() string   { return is.URL + "/.well-known/jwks.json" }
 func (is *issuer) setDown(down bool) { is.down.Store(down) }
 
 func (is *issuer) addRSA(t testing.TB, kid, alg string) *rsa.PrivateKey {

@@ -30,6 +30,14 @@ func TokenFrom(ctx context.Context) *Token {
 	return t
 }
 
+// Subject returns the sub of the request's verified token, or "".
+func Subject(ctx context.Context) string {
+	if t := TokenFrom(ctx); t != nil {
+		return t.Subject
+	}
+	return ""
+}
+
 // Wrap returns next guarded by the policy.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

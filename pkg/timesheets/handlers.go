@@ -2,6 +2,7 @@ package timesheets
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/abc-inc/timesheets/pkg/auth"
 )
 
 // Request limits. A body past its limit gets 413.
@@ -30,6 +29,16 @@ type API struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Caller names who sent a request (the token's sub), or "" when unknown.
+	// Injected, so the domain package does not depend on the auth stack.
+	Caller func(context.Context) string
+}
+
+func (a *API) caller(ctx context.Context) string {
+	if a.Caller == nil {
+		return ""
+	}
+	return a.Caller(ctx)
 }
 
 // Register adds the endpoints to mux.
@@ -119,9 +128,7 @@ func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
 // stamp records who created the entry and when.
 func (a *API) stamp(r *http.Request, e *Entry) {
 	e.CreatedAt = a.now()
-	if t := auth.TokenFrom(r.Context()); t != nil {
-		e.CreatedBy = t.Subject
-	}
+	e.CreatedBy = a.caller(r.Context())
 }
 
 // upload takes one entry (as POST /timesheets) or a JSON array of entries.
@@ -344,9 +351,9 @@ func (a *API) approve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	approver := "unauthenticated" // only in Audit mode can a request get here without a token
-	if t := auth.TokenFrom(r.Context()); t != nil && t.Subject != "" {
-		approver = t.Subject
+	approver := a.caller(r.Context())
+	if approver == "" {
+		approver = "unauthenticated" // only in Audit mode can a request get here without a token
 	}
 	e, err := a.Store.Approve(r.Context(), id, approver, a.now())
 	if errors.Is(err, ErrAlreadyApproved) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -148,7 +149,7 @@ func (in Input) Validate() (Entry, error) {
 	switch {
 	case in.Hours == nil:
 		bad("hours", "missing")
-	case *in.Hours <= 0 || *in.Hours > maxHours:
+	case math.IsNaN(*in.Hours) || *in.Hours <= 0 || *in.Hours > maxHours:
 		unit := "a day"
 		if weekly {
 			unit = "a week"
