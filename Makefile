@@ -50,6 +50,10 @@ test: verify test-assets helm postgres ## Run every test: unit, envtest, Postgre
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) HELM=$(HELM) $(GO) test $(TESTFLAGS) ./...
 	HELM=$(HELM) hack/chart-test.sh
 
+.PHONY: e2e
+e2e: test-assets helm ## helm install on a real kube-apiserver; the API and importer binaries against it.
+	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) HELM=$(HELM) $(GO) test -tags e2e -count=1 -v ./test/e2e/
+
 .PHONY: bench
 bench: postgres ## Print the performance figures (ratios within one run).
 	hack/bench.sh
@@ -57,6 +61,12 @@ bench: postgres ## Print the performance figures (ratios within one run).
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
+
+.PHONY: import-dev
+import-dev: ## Import FILE into the API of `make run` with the dev importer client.
+	$(GO) run ./cmd/importer --source $(FILE) --api-url http://127.0.0.1:8080 \
+		--token-url http://127.0.0.1:9443/oauth/token --audience https://timesheets.abc-inc.example/ \
+		--credentials-dir data/dev-credentials/importer
 
 .PHONY: clean
 clean:
