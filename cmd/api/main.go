@@ -56,7 +56,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.metricsAddress, "metrics-bind-address", ":9090", "address of /metrics")
 	fs.StringVar(&c.policyFile, "policy-file", "", "ScopePolicy YAML file; reloaded when it changes")
 	fs.StringVar(&c.policyRef, "policy", "", "ScopePolicy to watch in the cluster, as NAMESPACE/NAME or NAME (namespace from POD_NAMESPACE)")
-	fs.StringVar(&c.databaseURL, "database-url", "sqlite://./data/timesheets.db", "sqlite://PATH (embedded) or postgres://...")
+	// The env var lets a URL with a password stay out of the process arguments.
+	fs.StringVar(&c.databaseURL, "database-url", envOr("DATABASE_URL", "sqlite://./data/timesheets.db"), "sqlite://PATH (embedded) or postgres://...; default $DATABASE_URL")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect one replica to write ScopePolicy status (with --policy)")
 	fs.BoolVar(&c.dev, "dev", false, "also run a local development authorization server on loopback (never in production)")
 	fs.StringVar(&c.devIssuerAddr, "dev-issuer-address", "127.0.0.1:9443", "loopback address of the development authorization server (with --dev)")
@@ -87,6 +88,13 @@ func parseFlags(args []string) (config, error) {
 		return c, usageError{errors.New("--token-cache-size must not be negative")}
 	}
 	return c, nil
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }
 
 func newLogger(level string) (*slog.Logger, error) {
