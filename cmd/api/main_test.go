@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string // "" = valid
+	}{
+		{"dev alone", []string{"--dev"}, ""},
+		{"policy file", []string{"--policy-file", "p.yaml"}, ""},
+		{"cluster policy", []string{"--policy", "ns/name"}, ""},
+		{"no policy", nil, "no policy"},
+		{"both policies", []string{"--policy-file", "p.yaml", "--policy", "ns/n"}, "not both"},
+		{"dev with cluster", []string{"--dev", "--policy", "ns/n"}, "without a cluster"},
+		{"negative cache", []string{"--dev", "--token-cache-size", "-1"}, "must not be negative"},
+		{"stray argument", []string{"--dev", "extra"}, "unexpected arguments"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFlags(tc.args)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			var ue usageError
+			require.True(t, errors.As(err, &ue))
+			require.Equal(t, 2, exitCode(err), "configuration errors exit 2")
+		})
+	}
+}
+
+func TestDatabaseURLFromEnvironment(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://u@127.0.0.1/db")
+	c, err := parseFlags([]string{"--dev"})
+	require.NoError(t, err)
+	require.Equal(t, "postgres://u@127.0.0.1/db", c.databaseURL)
+}
+
+func TestSplitPolicyRef(t *testing.T) {
+	ns, name, err := splitPolicyRef("team/timesheets", "")
+	require.NoError(t, err)
+	require.Equal(t, [2]string{"team", "timesheets"}, [2]string{ns, name})
+	ns, name, err = splitPolicyRef("timesheets", "pod-ns")
+	require.NoError(t, err)
+	require.Equal(t, [2]string{"pod-ns", "timesheets"}, [2]string{ns, name})
+	for _, bad := range []string{"timesheets", "a/b/c", "/x", "ns/"} {
+		_, _, err := splitPolicyRef(bad, "")
+		require.Error(t, err, bad)
+	}
+}
