@@ -32,20 +32,32 @@ type stack struct {
 
 func newStack(t testing.TB, authOn bool) *stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	logger := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	return newStackWith(t, authOn, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), newDevIssuer(t))
+}
 
-	is, err := devissuer.New(devissuer.Config{Audience: devAudience, Logger: logger, Clients: []devissuer.Client{
+func newDevIssuer(t testing.TB) *devissuer.Server {
+	t.Helper()
+	is, err := devissuer.New(devissuer.Config{Audience: devAudience, Logger: slog.New(slog.DiscardHandler), Clients: []devissuer.Client{
 		{ID: "admin", Secret: "s", Scopes: devClients[1].scopes},
 		{ID: "importer", Secret: "s", Scopes: devClients[0].scopes},
 	}})
 	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
 	go is.Start(ctx)
-	t.Cleanup(func() { is.Close() })
+	t.Cleanup(func() { cancel(); is.Close() })
+	return is
+}
+
+// newStackWith serves the API on databaseURL, trusting is; several stacks on
+// one PostgreSQL database behave as replicas.
+func newStackWith(t testing.TB, authOn bool, databaseURL string, is *devissuer.Server) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	logger := slog.New(slog.DiscardHandler)
+	st, err := store.Open(ctx, databaseURL, store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
 
 	holder := &policy.Holder{}
 	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
@@ -62,7 +74,7 @@ func newStack(t testing.TB, authOn bool) *stack {
 		h = apiHandler(st, holder, keys, 10000, logger)
 	} else {
 		mux := http.NewServeMux()
-		(&timesheets.API{Store: st, Logger: logger}).Register(mux)
+		(&timesheets.API{Store: st, Logger: logger, Caller: auth.Subject}).Register(mux)
 		h = mux
 	}
 	s := &stack{srv: httptest.NewServer(h), issuer: is, store: st}
