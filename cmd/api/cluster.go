@@ -14,7 +14,6 @@ import (
 	"github.com/abc-inc/timesheets/pkg/controller"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
-	"github.com/abc-inc/timesheets/pkg/store"
 )
 
 // runInCluster enforces a ScopePolicy watched with controller-runtime; the
@@ -28,9 +27,9 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
 	}
-	st, err := store.Open(ctx, c.databaseURL, store.Options{})
+	st, err := openStore(ctx, c.databaseURL, logger)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer st.Close()
 

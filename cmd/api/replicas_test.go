@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -103,4 +106,43 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 		}
 		require.Equal(t, 300+1+1000, len(seen), "every entry seen exactly once")
 	})
+}
+
+// TestDatabaseDownAtStart: the API waits for a database that is not up yet,
+// then serves; an outage mid-run answers 503 with Retry-After, and the same
+// process recovers when the database is back.
+func TestDatabaseDownAtStart(t *testing.T) {
+	pg := pgtest.New(t)
+	dbURL := pg.NewDatabase(t)
+	require.NoError(t, pg.Stop())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		st, err := openStore(ctx, dbURL, slog.New(slog.DiscardHandler))
+		if err == nil {
+			st.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("openStore returned while the database was down: %v", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	require.NoError(t, pg.Start())
+	require.NoError(t, <-opened)
+
+	s := newStackWith(t, true, dbURL, newDevIssuer(t))
+	admin := s.token(t, "admin")
+	require.Equal(t, 201, s.do(t, "POST", "/timesheets", admin, jsonType, dayEntry).status)
+	require.NoError(t, pg.Stop())
+	r := s.do(t, "GET", "/timesheets/1", admin, "", "")
+	require.Equal(t, 503, r.status, r.raw)
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+	require.Error(t, s.store.Ping(ctx), "readiness fails while the database is down")
+	require.NoError(t, pg.Start())
+	require.Eventually(t, func() bool { return s.do(t, "GET", "/timesheets/1", admin, "", "").status == 200 },
+		20*time.Second, 100*time.Millisecond, "the same process recovers without a restart")
 }

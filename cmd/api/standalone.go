@@ -14,15 +14,14 @@ import (
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
-	"github.com/abc-inc/timesheets/pkg/store"
 )
 
 // runStandalone serves with the policy from a file (or the development
 // policy), without a cluster.
 func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
-	st, err := store.Open(ctx, c.databaseURL, store.Options{})
+	st, err := openStore(ctx, c.databaseURL, logger)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer st.Close()
 
