@@ -18,6 +18,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/server"
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -73,9 +74,11 @@ func newStackWith(t testing.TB, authOn bool, databaseURL string, is *devissuer.S
 	if authOn {
 		h = apiHandler(st, holder, keys, 10000, logger)
 	} else {
+		// The same server minus the policy guard: instrumented alike, so a
+		// comparison measures auth alone.
 		mux := http.NewServeMux()
 		(&timesheets.API{Store: st, Logger: logger, Caller: auth.Subject}).Register(mux)
-		h = mux
+		h = server.Instrument(mux, mux)
 	}
 	s := &stack{srv: httptest.NewServer(h), issuer: is, store: st}
 	t.Cleanup(s.srv.Close)
