@@ -527,9 +527,9 @@ func TestOnlyLeaderWritesStatus(t *testing.T) {
 	if w := replicas[follower].ctrl.StatusWrites(); w != 0 {
 		t.Errorf("follower wrote status %d times", w)
 	}
-	if w := replicas[leader].ctrl.StatusWrites(); w == 0 {
-		t.Error("leader never wrote status")
-	}
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return replicas[leader].ctrl.StatusWrites() > 0, "leader never wrote status"
+	})
 	if got := statusManagers(getPolicy(t, ns, "policy")); len(got) != 1 || got[0] != leader {
 		t.Errorf("status written by %v, want only %s", got, leader)
 	}
@@ -544,9 +544,11 @@ func TestOnlyLeaderWritesStatus(t *testing.T) {
 	gen = updateSpec(t, ns, "policy", func(s *v1alpha1.ScopePolicySpec) { s.Routes[0].Scopes = []string{"read:after"} })
 	replicas[follower].waitStatus(t, "GET", "/timesheets", token(t, iss, "read:after"), http.StatusOK)
 	waitReady(t, ns, "policy", gen, metav1.ConditionTrue, v1alpha1.ReasonLoaded)
-	if w := replicas[follower].ctrl.StatusWrites(); w == 0 {
-		t.Error("new leader never wrote status")
-	}
+	// The counter moves just after the patch returns, so the status can be
+	// seen a moment before it: poll.
+	eventually(t, 5*time.Second, func() (bool, string) {
+		return replicas[follower].ctrl.StatusWrites() > 0, "new leader never wrote status"
+	})
 	if got := statusManagers(getPolicy(t, ns, "policy")); !contains(got, follower) {
 		t.Errorf("status managers %v do not include the new leader %s", got, follower)
 	}
