@@ -63,7 +63,7 @@ func newStackWith(t testing.TB, authOn bool, databaseURL string, is *devissuer.S
 	holder := &policy.Holder{}
 	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
 	t.Cleanup(keys.Close)
-	snap, err := policy.Compile("test", 1, devPolicy(is.Issuer()))
+	snap, err := policy.Compile("test", 1, policy.Sample(is.Issuer(), devAudience))
 	require.NoError(t, err)
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()

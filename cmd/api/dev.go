@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
@@ -44,30 +43,11 @@ func startDevIssuer(ctx context.Context, c config, logger *slog.Logger) (*policy
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev issuer: %w", err)
 	}
-	snap, err := policy.Compile("dev", 1, devPolicy(srv.Issuer()))
+	snap, err := policy.Compile("dev", 1, policy.Sample(srv.Issuer(), devAudience))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev policy: %w", err)
 	}
 	logger.Warn("--dev: running a local development authorization server; never use it in production",
 		"issuer", srv.Issuer(), "token_url", srv.TokenURL(), "credentials", c.devCredentials)
 	return snap, srv, nil
-}
-
-// devPolicy is the sample policy (config/samples) with the dev issuer.
-func devPolicy(issuer string) v1alpha1.ScopePolicySpec {
-	route := func(method, path, scope string) v1alpha1.Route {
-		return v1alpha1.Route{Path: path, Methods: []string{method}, Scopes: []string{scope}}
-	}
-	return v1alpha1.ScopePolicySpec{
-		Issuers:   []v1alpha1.Issuer{{URL: issuer}},
-		Audiences: []string{devAudience},
-		Routes: []v1alpha1.Route{
-			route("POST", "/timesheets", "create:timesheets"),
-			route("POST", "/timesheets/upload", "batch:upload"),
-			route("GET", "/timesheets", "read:timesheets"),
-			route("GET", "/timesheets/{id}", "read:timesheets"),
-			route("DELETE", "/timesheets/{id}", "delete:timesheets"),
-			route("POST", "/timesheets/{id}/approve", "approve:timesheets"),
-		},
-	}
 }

@@ -269,20 +269,4 @@ func (a *API) Count(t testing.TB) int {
 }
 
 // Policy is the sample ScopePolicy (config/samples) trusting issuer.
-func Policy(issuer string) v1alpha1.ScopePolicySpec {
-	route := func(method, path, scope string) v1alpha1.Route {
-		return v1alpha1.Route{Path: path, Methods: []string{method}, Scopes: []string{scope}}
-	}
-	return v1alpha1.ScopePolicySpec{
-		Issuers:   []v1alpha1.Issuer{{URL: issuer}},
-		Audiences: []string{Audience},
-		Routes: []v1alpha1.Route{
-			route("POST", "/timesheets", "create:timesheets"),
-			route("POST", "/timesheets/upload", "batch:upload"),
-			route("GET", "/timesheets", "read:timesheets"),
-			route("GET", "/timesheets/{id}", "read:timesheets"),
-			route("DELETE", "/timesheets/{id}", "delete:timesheets"),
-			route("POST", "/timesheets/{id}/approve", "approve:timesheets"),
-		},
-	}
-}
+func Policy(issuer string) v1alpha1.ScopePolicySpec { return policy.Sample(issuer, Audience) }
