@@ -397,7 +397,7 @@ func checkAPI(objs []obj) []string {
 		if len(byKind(objs, "HorizontalPodAutoscaler")) > 0 {
 			bad("an autoscaler with SQLite")
 		}
-	case db == "$(DATABASE_URL)":
+	case db == "":
 		var fromSecret bool
 		for _, e := range list(ctr, "env") {
 			if str(e, "name") == "DATABASE_URL" && str(e, "valueFrom", "secretKeyRef", "name") != "" {
@@ -405,7 +405,7 @@ func checkAPI(objs []obj) []string {
 			}
 		}
 		if !fromSecret {
-			bad("DATABASE_URL does not come from a Secret")
+			bad("no --database-url and DATABASE_URL does not come from a Secret")
 		}
 		if !hasArg(args, "--leader-elect") {
 			bad("several pods may run at once but --leader-elect is missing")
