@@ -36,6 +36,7 @@ fmt-check: ## Fail when gofmt would change a file.
 .PHONY: vet
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e,cluster ./test/...
 
 .PHONY: verify
 verify: generate manifests fmt-check vet ## Fail when generated files are stale.
@@ -51,7 +52,7 @@ test: verify test-assets helm postgres ## Run every test: unit, envtest, Postgre
 	HELM=$(HELM) hack/chart-test.sh
 
 .PHONY: e2e
-e2e: test-assets helm ## helm install on a real kube-apiserver; the API and importer binaries against it.
+e2e: test-assets helm ## helm install on a real kube-apiserver; the API (as the chart's ServiceAccount) and importer binaries against it.
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) HELM=$(HELM) $(GO) test -tags e2e -count=1 -v ./test/e2e/
 
 .PHONY: bench
