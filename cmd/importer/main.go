@@ -87,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 
 	fs.StringVar(&c.APIURL, "api-url", "", "base URL of the Timesheets API; entries go to POST {api-url}/timesheets/upload")
 	fs.BoolVar(&c.AllowHTTPAPI, "allow-http-api", false, "allow a plain http:// --api-url that is not loopback (an in-cluster Service without TLS)")
+	fs.BoolVar(&c.AllowHTTPIssuer, "allow-http-issuer", false, "allow a plain http:// --token-url or --issuer that is not loopback (a development issuer on a private network; the client secret crosses it in clear)")
 	fs.StringVar(&c.TokenURL, "token-url", "", "the authorization server's token endpoint, e.g. https://TENANT.auth0.com/oauth/token")
 	fs.StringVar(&c.Issuer, "issuer", "", "the authorization server's issuer URL, to discover the token endpoint (OIDC discovery) instead of --token-url")
 	fs.StringVar(&c.Audience, "audience", "", "the API identifier the token is for, e.g. https://timesheets.abc-inc.example/")

@@ -26,13 +26,17 @@ type Config struct {
 	APIURL string
 	// AllowHTTPAPI allows a plain http:// APIURL that is not loopback (an
 	// in-cluster Service without TLS).
-	AllowHTTPAPI   bool
-	TokenURL       string
-	Issuer         string
-	Audience       string
-	AudienceParam  string // audience or resource
-	Scopes         []string
-	CredentialsDir string
+	AllowHTTPAPI bool
+	// AllowHTTPIssuer allows a plain http:// TokenURL or Issuer that is not
+	// loopback: a development issuer on a private network. The client
+	// secret then crosses that network in clear.
+	AllowHTTPIssuer bool
+	TokenURL        string
+	Issuer          string
+	Audience        string
+	AudienceParam   string // audience or resource
+	Scopes          []string
+	CredentialsDir  string
 
 	BatchSize        int
 	InFlight         int
@@ -154,11 +158,11 @@ func (c Config) validate() error {
 		case c.TokenURL != "" && c.Issuer != "":
 			bad("give either --token-url or --issuer, not both")
 		case c.TokenURL != "":
-			if err := checkURL("--token-url", c.TokenURL, false); err != nil {
+			if err := checkURL("--token-url", c.TokenURL, c.AllowHTTPIssuer); err != nil {
 				errs = append(errs, err)
 			}
 		default:
-			if err := checkURL("--issuer", c.Issuer, false); err != nil {
+			if err := checkURL("--issuer", c.Issuer, c.AllowHTTPIssuer); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -104,7 +104,7 @@ func (r *run) run(ctx context.Context) Summary {
 		tokens, err := NewTokenSource(ctx, TokenConfig{
 			TokenURL: cfg.TokenURL, Issuer: cfg.Issuer, Credentials: creds,
 			Audience: cfg.Audience, AudienceParam: cfg.AudienceParam, Scopes: cfg.Scopes,
-			HTTPClient: client, Backoff: &back,
+			AllowHTTP: cfg.AllowHTTPIssuer, HTTPClient: client, Backoff: &back,
 		})
 		if err != nil {
 			return Summary{Err: err}

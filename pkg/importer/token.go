@@ -36,6 +36,9 @@ type TokenConfig struct {
 	Audience      string
 	AudienceParam string
 	Scopes        []string
+	// AllowHTTP accepts a discovered plain http:// token endpoint that is
+	// not loopback (Config.AllowHTTPIssuer).
+	AllowHTTP bool
 	// HTTPClient talks to the authorization server; it must have a timeout.
 	HTTPClient  *http.Client
 	ExpiryDelta time.Duration
@@ -68,7 +71,7 @@ func NewTokenSource(ctx context.Context, c TokenConfig) (*TokenSource, error) {
 	tokenURL := c.TokenURL
 	if tokenURL == "" {
 		var err error
-		if tokenURL, err = discoverTokenURL(ctx, c.HTTPClient, c.Issuer, c.Backoff); err != nil {
+		if tokenURL, err = discoverTokenURL(ctx, c.HTTPClient, c.Issuer, c.AllowHTTP, c.Backoff); err != nil {
 			return nil, err
 		}
 	}
@@ -186,7 +189,7 @@ func stripOAuthPrefix(err error) error {
 
 // discoverTokenURL reads token_endpoint from the issuer's OpenID Provider
 // metadata (OpenID Connect Discovery 1.0 §4; RFC 8414).
-func discoverTokenURL(ctx context.Context, client *http.Client, issuer string, b *Backoff) (string, error) {
+func discoverTokenURL(ctx context.Context, client *http.Client, issuer string, allowHTTP bool, b *Backoff) (string, error) {
 	if b == nil {
 		b = &Backoff{MaxAttempts: DefaultMaxAttempts}
 	}
@@ -230,7 +233,7 @@ func discoverTokenURL(ctx context.Context, client *http.Client, issuer string, b
 	if meta.TokenEndpoint == "" {
 		return "", fmt.Errorf("OIDC discovery: %s has no token_endpoint; give --token-url", u)
 	}
-	if err := checkURL("token_endpoint", meta.TokenEndpoint, false); err != nil {
+	if err := checkURL("token_endpoint", meta.TokenEndpoint, allowHTTP); err != nil {
 		return "", err
 	}
 	return meta.TokenEndpoint, nil
