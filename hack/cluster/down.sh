@@ -75,14 +75,19 @@ terminate() {
 	sleep 0.2
 }
 
-# stop NAME: the component up.sh recorded in STATE_DIR/pids/NAME.pid.
+# stop NAME...: the components up.sh recorded in STATE_DIR/pids/NAME.pid,
+# stopped together.
 stop() {
-	local pid
-	pid=$(cat "$pids/$1.pid" 2>/dev/null) || return 0
-	if kill -0 "$pid" 2>/dev/null && ours "$pid"; then
-		terminate "$1" "$pid"
-	fi
-	rm -f "$pids/$1.pid"
+	local name pid names=() found=()
+	for name in "$@"; do
+		pid=$(cat "$pids/$name.pid" 2>/dev/null) || continue
+		if kill -0 "$pid" 2>/dev/null && ours "$pid"; then
+			names+=("$name")
+			found+=("$pid")
+		fi
+		rm -f "$pids/$name.pid"
+	done
+	[[ ${#found[@]} -eq 0 ]] || terminate "${names[*]}" "${found[@]}"
 }
 
 # kill_pods: every process in the kubelet's pod cgroups, then containerd's shims.
@@ -109,6 +114,11 @@ kill_pods() {
 
 # --- Processes ------------------------------------------------------------
 if [[ -n $state ]]; then
+	# NAMESPACE/ID of every task containerd runs for this cluster, for later.
+	task_ids=()
+	for d in "$tasks"/*/*/; do
+		[[ -d $d ]] && task_ids+=("$(basename "$(dirname "$d")")/$(basename "$d")")
+	done
 	stop kubelet
 	kill_pods
 	stop kube-proxy
@@ -120,9 +130,9 @@ if [[ -x $assets/kube-proxy ]]; then
 	"$assets/kube-proxy" --cleanup >"$cleanup_log" 2>&1 || true
 fi
 if [[ -n $state ]]; then
-	for c in coredns kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do
-		stop "$c"
-	done
+	stop coredns kube-scheduler kube-controller-manager
+	stop kube-apiserver
+	stop etcd containerd
 	# Anything else started from this state directory (a shim whose task
 	# directory is gone, a component whose PID file is lost).
 	left=()
@@ -137,16 +147,16 @@ if [[ -n $state ]]; then
 	done
 	[[ ${#left[@]} -eq 0 ]] || terminate "leftover processes" "${left[@]}"
 
-	# Shims killed above leave their socket and runc state behind.
-	for d in "$tasks"/*/*/; do
-		[[ -d $d ]] || continue
-		id=$(basename "$d")
-		ns=$(basename "$(dirname "$d")")
-		hash=$(printf '%s' "$sock/$ns/$id" | sha256sum | cut -d' ' -f1)
+	# A shim killed while containerd was down leaves its socket and runc state.
+	for t in "${task_ids[@]}"; do
+		hash=$(printf '%s' "$sock/$t" | sha256sum | cut -d' ' -f1)
 		rm -f "/run/containerd/s/$hash"
-		rm -rf "/run/containerd/runc/$ns/$id"
-		rm -f /var/lib/cni/results/*-"$id"-* # libcni's cached results (lo, eth0)
+		rm -rf "/run/containerd/runc/$t"
 	done
+	# libcni's cached results of this cluster's pods (their DNS server and
+	# gateway is the bridge address).
+	grep -lsE '"networkName":"(timesheets-cluster|cni-loopback)"' /var/lib/cni/results/* |
+		xargs -r grep -lF '"10.244.0.1"' | xargs -r rm -f
 fi
 
 # --- Mounts and network namespaces ----------------------------------------

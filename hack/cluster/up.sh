@@ -462,7 +462,8 @@ launch kube-controller-manager "$assets/kube-controller-manager" \
 	--root-ca-file "$pki/apiserver-ca.crt" \
 	--use-service-account-credentials=true \
 	--service-cluster-ip-range "$service_cidr" \
-	--cluster-cidr "$pod_cidr" --allocate-node-cidrs=false
+	--cluster-cidr "$pod_cidr" --allocate-node-cidrs=false \
+	--flex-volume-plugin-dir "$state/kube-controller-manager/volume-plugins"
 launch kube-scheduler "$assets/kube-scheduler" \
 	--kubeconfig "$state/kube-scheduler.kubeconfig" \
 	--bind-address 127.0.0.1 --leader-elect=false
