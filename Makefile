@@ -11,9 +11,23 @@ IMG ?= timesheets:dev
 TESTFLAGS ?=
 
 .PHONY: build
-build: ## Build both binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/api ./cmd/api
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(LOCALBIN)/importer ./cmd/importer
+build: ## Build both binaries into bin/, static and stripped as the Dockerfile builds them.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/api ./cmd/api
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(LOCALBIN)/importer ./cmd/importer
+
+# The image for the test cluster, without a container engine: the same static
+# binaries as the Dockerfile's, in one layer (hack/imagetar), user 65532.
+IMAGE_REPO ?= ghcr.io/abc-inc/timesheets
+IMAGE_TAG ?= e2e
+IMAGE_TAR ?= $(LOCALBIN)/images/timesheets-$(IMAGE_TAG).tar
+
+.PHONY: image-tar
+image-tar: build ## Build the image as a docker-archive tarball in bin/images/ (no engine needed).
+	@mkdir -p $(dir $(IMAGE_TAR))
+	$(GO) run ./hack/imagetar --tag $(IMAGE_REPO):$(IMAGE_TAG) --out $(IMAGE_TAR) \
+		--entrypoint /api --user 65532:65532 \
+		--file /api=$(LOCALBIN)/api:0755 --file /importer=$(LOCALBIN)/importer:0755 \
+		--file /etc/ssl/certs/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt:0644
 
 .PHONY: run
 run: ## Run the API on loopback with SQLite and a local development issuer (see README).
@@ -54,6 +68,10 @@ test: verify test-assets helm postgres ## Run every test: unit, envtest, Postgre
 .PHONY: e2e
 e2e: test-assets helm ## helm install on a real kube-apiserver; the API (as the chart's ServiceAccount) and importer binaries against it.
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) HELM=$(HELM) $(GO) test -tags e2e -count=1 -v ./test/e2e/
+
+.PHONY: e2e-cluster
+e2e-cluster: ## Build, start a real single-node cluster, run the chart's scenario in it, always tear it down.
+	IMAGE_TAG=$(IMAGE_TAG) IMAGE_TAR=$(IMAGE_TAR) MAKE="$(MAKE)" hack/e2e-cluster.sh
 
 .PHONY: bench
 bench: postgres ## Print the performance figures (ratios within one run).

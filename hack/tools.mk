@@ -93,3 +93,8 @@ $(CONTROLLER_GEN):
 
 $(COREDNS):
 	$(call go-install-tool,$@,github.com/coredns/coredns,$(COREDNS_VERSION),-ldflags '-s -w')
+
+# print-tool-paths prints the tools' paths as shell assignments, for scripts.
+.PHONY: print-tool-paths
+print-tool-paths:
+	@echo 'KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) KUBECTL=$(KUBECTL) HELM=$(HELM) COREDNS=$(COREDNS); export KUBEBUILDER_ASSETS KUBECTL HELM COREDNS'

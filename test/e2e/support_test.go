@@ -29,6 +29,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,6 +43,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	authv1 "github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
@@ -408,4 +411,85 @@ func secretData(t testing.TB, ctx context.Context, c client.Client, ns, name str
 		t.Fatal(err)
 	}
 	return s.Data
+}
+
+// phases returns a function that logs each phase with its own duration.
+func phases(t *testing.T) func(string) {
+	last := time.Now()
+	return func(what string) {
+		t.Logf("%6.1fs  %s", time.Since(last).Seconds(), what)
+		last = time.Now()
+	}
+}
+
+func mustSecret(t testing.TB) string {
+	s, err := devissuer.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mint(t testing.TB, iss *devissuer.Server, scopes ...string) string {
+	t.Helper()
+	tok, err := iss.Mint(iss.Claims("e2e", audience, scopes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func create(t testing.TB, ctx context.Context, c client.Client, obj client.Object) {
+	t.Helper()
+	if err := c.Create(ctx, obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+func deployment(t testing.TB, ctx context.Context, c client.Client, ns string) appsv1.Deployment {
+	t.Helper()
+	var l appsv1.DeploymentList
+	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != 1 {
+		t.Fatalf("want one Deployment in %s: %d (%v)", ns, len(l.Items), err)
+	}
+	return l.Items[0]
+}
+
+func cronJob(t testing.TB, ctx context.Context, c client.Client, ns string) batchv1.CronJob {
+	t.Helper()
+	var l batchv1.CronJobList
+	if err := c.List(ctx, &l, client.InNamespace(ns)); err != nil || len(l.Items) != 1 {
+		t.Fatalf("want one CronJob in %s: %d (%v)", ns, len(l.Items), err)
+	}
+	return l.Items[0]
+}
+
+// policyFlag returns the ScopePolicy name of the API's --policy=NS/NAME.
+func policyFlag(t testing.TB, args []string, ns string) string {
+	t.Helper()
+	for _, a := range args {
+		if ref, ok := strings.CutPrefix(a, "--policy="); ok {
+			gotNS, name, _ := strings.Cut(ref, "/")
+			if gotNS != ns || name == "" {
+				t.Fatalf("--policy=%s: want %s/NAME", ref, ns)
+			}
+			return name
+		}
+	}
+	t.Fatalf("the Deployment passes no --policy: %v", args)
+	return ""
+}
+
+func scrape(t testing.TB, metricsURL string) []byte {
+	t.Helper()
+	resp, err := http.Get(metricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
