@@ -405,14 +405,6 @@ step "starting containerd on $sock"
 launch containerd env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
 	containerd --config "$state/containerd/config.toml"
 
-step "building the pause image $sandbox_image (hack/cluster/pause, hack/imagetar)"
-(cd "$repo" && CGO_ENABLED=0 "$go" build -trimpath -ldflags '-s -w' -o "$state/bin/pause" ./hack/cluster/pause &&
-	"$go" build -o "$state/bin/imagetar" ./hack/imagetar) >"$logs/build.log" 2>&1 ||
-	fail_with_log build "could not build the pause image"
-"$state/bin/imagetar" --tag "$sandbox_image" --out "$state/images/pause.tar" \
-	--entrypoint /pause --user 65535:65535 --file "/pause=$state/bin/pause:0755" 2>>"$logs/build.log" ||
-	fail_with_log build "could not build the pause image"
-
 wait_for etcd "health on http://$etcd_client" curl -fsS "http://$etcd_client/health"
 
 # --- 6. Control plane -----------------------------------------------------
@@ -432,6 +424,15 @@ launch kube-apiserver "$assets/kube-apiserver" \
 	--kubelet-preferred-address-types InternalIP \
 	--allow-privileged=true \
 	--profiling=false
+
+# Built while the API server starts.
+step "building the pause image $sandbox_image (hack/cluster/pause, hack/imagetar)"
+(cd "$repo" && CGO_ENABLED=0 "$go" build -trimpath -ldflags '-s -w' -o "$state/bin/pause" ./hack/cluster/pause &&
+	"$go" build -o "$state/bin/imagetar" ./hack/imagetar) >"$logs/build.log" 2>&1 ||
+	fail_with_log build "could not build the pause image"
+"$state/bin/imagetar" --tag "$sandbox_image" --out "$state/images/pause.tar" \
+	--entrypoint /pause --user 65535:65535 --file "/pause=$state/bin/pause:0755" 2>>"$logs/build.log" ||
+	fail_with_log build "could not build the pause image"
 
 wait_for containerd "API on $sock" ctr --address "$sock" version
 step "importing images into containerd (namespace k8s.io): $state/images/pause.tar $images"
