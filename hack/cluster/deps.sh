@@ -25,9 +25,10 @@ declare -A need=(
 	[ip6tables]=iptables
 	[conntrack]=conntrack
 	[openssl]=openssl
+	[curl]=curl
 	[ip]=iproute2
 	[pgrep]=procps
-	[nsenter]=util-linux
+	[setsid]=util-linux
 )
 
 missing=()
