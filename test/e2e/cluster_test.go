@@ -107,7 +107,7 @@ func TestClusterScenario(t *testing.T) {
 	// 4. The CronJob fires by itself; the second run creates nothing.
 	var logs strings.Builder
 	next := func(since time.Time, wantExit int32) string {
-		out := nextImporterRun(t, ctx, c, ns, since, wantExit)
+		out := nextImporterRun(t, ctx, kubeconfig, c, ns, since, wantExit)
 		logs.WriteString(out)
 		return out
 	}
@@ -172,7 +172,7 @@ func TestClusterScenario(t *testing.T) {
 	if n := countExternal(t, listAll(t, apiURL(upgraded), reader)); n != rows+more {
 		t.Errorf("after the upgrade: %d distinct entries; want %d", n, rows+more)
 	}
-	apiLogs := podLogs(t, upgraded, "api") + podLogs(t, replacement, "api")
+	apiLogs := podLogs(t, kubeconfig, upgraded, "api")
 	if f := lines(apiLogs, "forbidden"); len(f) > 0 {
 		t.Errorf("the API pod was refused by the API server:\n%s", strings.Join(f, "\n"))
 	}
@@ -308,7 +308,7 @@ func port(p corev1.Pod, name string) string {
 
 // nextImporterRun waits for the first Job the CronJob creates after since
 // to finish, checks its pod's exit code and returns the pod's log.
-func nextImporterRun(t testing.TB, ctx context.Context, c client.Client, ns string, since time.Time, wantExit int32) string {
+func nextImporterRun(t testing.TB, ctx context.Context, kubeconfig string, c client.Client, ns string, since time.Time, wantExit int32) string {
 	t.Helper()
 	var job batchv1.Job
 	// A schedule of every minute: the next run starts within 60s, and
@@ -338,7 +338,7 @@ func nextImporterRun(t testing.TB, ctx context.Context, c client.Client, ns stri
 		t.Fatalf("job %s: want one pod, got %d (%v)", job.Name, len(pods.Items), err)
 	}
 	pod := pods.Items[0]
-	log := podLogs(t, pod, "importer")
+	log := podLogs(t, kubeconfig, pod, "importer")
 	st := pod.Status.ContainerStatuses
 	if len(st) != 1 || st[0].State.Terminated == nil {
 		t.Fatalf("job %s: pod %s has not terminated: %+v", job.Name, pod.Name, st)
@@ -350,25 +350,11 @@ func nextImporterRun(t testing.TB, ctx context.Context, c client.Client, ns stri
 	return log
 }
 
-// podLogs reads a container's output where the kubelet writes it
-// (kubectl logs would need the API server to hold kubelet client
-// certificates, which this node does not set up).
-func podLogs(t testing.TB, p corev1.Pod, container string) string {
+// podLogs returns a container's output (kubectl logs, through the
+// kubelet's API).
+func podLogs(t testing.TB, kubeconfig string, p corev1.Pod, container string) string {
 	t.Helper()
-	dir := filepath.Join("/var/log/pods", fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID), container)
-	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	var b strings.Builder
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Write(data)
-	}
-	if len(files) == 0 {
-		t.Logf("no log files in %s", dir)
-	}
-	return b.String()
+	return string(kubectl(t, kubeconfig, "logs", "-n", p.Namespace, p.Name, "-c", container))
 }
 
 func lastSummary(log string) string {

@@ -32,8 +32,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -81,8 +83,10 @@ func newClient(t testing.TB, kubeconfig string) client.Client {
 		t.Fatal(err)
 	}
 	s := clientgoscheme.Scheme
-	if err := authv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
+	for _, add := range []func(*k8sruntime.Scheme) error{authv1.AddToScheme, apiextv1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c, err := client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
