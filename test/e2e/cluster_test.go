@@ -62,6 +62,7 @@ func TestClusterScenario(t *testing.T) {
 	// restricted profile.
 	kubectl(t, kubeconfig, "create", "namespace", ns)
 	kubectl(t, kubeconfig, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	refuseUnrestrictedPod(t, ctx, c, ns)
 
 	// 2. The importer's Secret and the CSV source, as the chart's README says.
 	const rows, more = 800, 200
@@ -150,11 +151,15 @@ func TestClusterScenario(t *testing.T) {
 	writeFile(t, source, csvSource(rows+more))
 	kubectlPipe(t, kubeconfig, kubectl(t, kubeconfig, "create", "configmap", "contractor-hours", "-n", ns,
 		"--from-file=entries.csv="+source, "--dry-run=client", "-o", "yaml"), "replace", "-f", "-")
-	killed := time.Now()
+	// Kill it as soon as the next run's Job exists, so the importer starts
+	// against an API that is gone and must wait, retrying, for the new pod.
+	since := time.Now()
+	job := waitJobCreated(t, ctx, c, ns, since)
 	kubectl(t, kubeconfig, "delete", "pod", "-n", ns, api.Name, "--grace-period=0", "--force", "--wait=false")
-	out = next(killed, 0)
+	t.Logf("killed API pod %s %.1fs after job %s was created", api.Name, time.Since(job.CreationTimestamp.Time).Seconds(), job.Name)
+	out = next(since, 0)
 	if c, d := summaryField(t, out, "created"), summaryField(t, out, "duplicates"); c != more || d != rows {
-		t.Errorf("run after the kill: created %d duplicates %d; want %d and %d\n%s", c, d, more, rows, out)
+		t.Errorf("run across the kill: created %d duplicates %d; want %d and %d\n%s", c, d, more, rows, out)
 	}
 	replacement := waitAPIReady(t, ctx, c, ns, api.UID, 3*time.Minute)
 	if n := countExternal(t, listAll(t, apiURL(replacement), reader)); n != rows+more {
@@ -235,6 +240,18 @@ func kubectlApplyPolicy(t testing.TB, ctx context.Context, kubeconfig string, c 
 		t.Fatal(err)
 	}
 	return got.Generation
+}
+
+// refuseUnrestrictedPod proves the label is enforced: a pod that may run as
+// root is refused, so every pod of the release that runs met the profile.
+func refuseUnrestrictedPod(t testing.TB, ctx context.Context, c client.Client, ns string) {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "may-run-as-root"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.6"}}}}
+	err := c.Create(ctx, pod)
+	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Fatalf("a pod breaking the restricted profile was not refused: %v", err)
+	}
 }
 
 // createHostPathPV offers a 1Gi volume with no storage class, which the
@@ -348,6 +365,26 @@ func nextImporterRun(t testing.TB, ctx context.Context, kubeconfig string, c cli
 	}
 	t.Logf("run %s (%s): exit %d, %s", job.Name, job.CreationTimestamp.Format(time.TimeOnly), wantExit, lastSummary(log))
 	return log
+}
+
+// waitJobCreated waits for the CronJob's next Job after since.
+func waitJobCreated(t testing.TB, ctx context.Context, c client.Client, ns string, since time.Time) batchv1.Job {
+	t.Helper()
+	var job batchv1.Job
+	eventually(t, 2*time.Minute, "the next scheduled Job", func() error {
+		var jobs batchv1.JobList
+		if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, j := range jobs.Items {
+			if j.CreationTimestamp.Time.After(since) {
+				job = j
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+	return job
 }
 
 // podLogs returns a container's output (kubectl logs, through the
