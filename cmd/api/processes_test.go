@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/store/pgtest"
+)
+
+// TestTwoProcessesOnePostgres runs the real binary twice on one PostgreSQL
+// database: both migrate at once, race the same batch, and one of them is
+// killed (SIGKILL) while a large batch is in flight; a batch is all or
+// nothing, and the killed replica starts again.
+func TestTwoProcessesOnePostgres(t *testing.T) {
+	pg := pgtest.New(t)
+	dbURL := pg.NewDatabase(t)
+	is := newDevIssuer(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "api")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	sp := v1alpha1.ScopePolicy{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ScopePolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: "timesheets"}, Spec: policy.Sample(is.Issuer(), devAudience)}
+	policyYAML, err := yaml.Marshal(sp)
+	require.NoError(t, err)
+	policyFile := filepath.Join(dir, "policy.yaml")
+	require.NoError(t, os.WriteFile(policyFile, policyYAML, 0o600))
+
+	// Both start at once: the migrations must serialise between them.
+	var a, b *process
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a = startProcess(t, bin, policyFile, dbURL) }()
+	go func() { defer wg.Done(); b = startProcess(t, bin, policyFile, dbURL) }()
+	wg.Wait()
+	a.waitReady(t)
+	b.waitReady(t)
+	minter := &stack{issuer: is}
+	importer, reader := minter.token(t, "importer"), minter.token(t, "admin")
+
+	t.Run("the same batch through both processes at once creates each entry once", func(t *testing.T) {
+		batch := uploadBatch("race", 500)
+		var created [2]int
+		var wg sync.WaitGroup
+		for i, p := range []*process{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, body, err := p.upload(importer, batch)
+				if err != nil || status != 200 {
+					t.Errorf("upload: %d %v %v", status, body, err)
+					return
+				}
+				created[i] = int(body["created"].(float64))
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, 500, created[0]+created[1], "each entry created by exactly one process")
+		require.Equal(t, 500, b.countSource(t, reader, "race"))
+	})
+
+	t.Run("a process killed mid-batch leaves all of the batch or none", func(t *testing.T) {
+		const n = 5000 // the largest batch; about 150 ms of inserts here
+		interrupted := 0
+		for i, delay := range []time.Duration{5 * time.Millisecond, 40 * time.Millisecond, 90 * time.Millisecond, 150 * time.Millisecond} {
+			source := fmt.Sprintf("kill-%d", i)
+			done := make(chan error, 1)
+			victim, batch := a, uploadBatch(source, n)
+			go func() {
+				_, _, err := victim.upload(importer, batch)
+				done <- err
+			}()
+			time.Sleep(delay)
+			a.kill(t)
+			err := <-done
+			if err != nil {
+				interrupted++ // the response never came: the kill hit the request
+			}
+			got := b.countSource(t, reader, source)
+			require.Contains(t, []int{0, n}, got, "kill after %s: %d of %d entries stored", delay, got, n)
+			t.Logf("kill after %s: %d of %d stored (client: %v)", delay, got, n, err)
+			// The client retries through the other replica: everything lands once.
+			status, body, err := b.upload(importer, uploadBatch(source, n))
+			require.NoError(t, err)
+			require.Equal(t, 200, status, body)
+			require.Equal(t, n, int(body["created"].(float64))+int(body["duplicates"].(float64)))
+			require.Equal(t, n, b.countSource(t, reader, source))
+			a = startProcess(t, bin, policyFile, dbURL)
+			a.waitReady(t)
+		}
+		require.Positive(t, interrupted, "no kill landed while a request was in flight")
+	})
+}
+
+type process struct {
+	cmd              *exec.Cmd
+	apiURL, probeURL string
+	log              *strings.Builder
+	mu               sync.Mutex
+	waited           chan struct{}
+}
+
+// startProcess runs the API binary on free loopback ports.
+func startProcess(t *testing.T, bin, policyFile, dbURL string) *process {
+	t.Helper()
+	api, probe, metrics := freePort(t), freePort(t), freePort(t)
+	cmd := exec.Command(bin, "--policy-file", policyFile, "--listen-address", api,
+		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	p := &process{cmd: cmd, apiURL: "http://" + api, probeURL: "http://" + probe, log: &strings.Builder{}, waited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p, p
+	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait(); close(p.waited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-p.waited
+		if t.Failed() {
+			t.Logf("api %s output:\n%s", api, p.String())
+		}
+	})
+	return p
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+func (p *process) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(p.probeURL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 30*time.Second, 50*time.Millisecond, "readyz of %s:\n%s", p.apiURL, p)
+}
+
+// kill sends SIGKILL: no shutdown, no rollback by the process itself.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.waited
+}
+
+func (p *process) upload(token, batch string) (int, map[string]any, error) {
+	req, err := http.NewRequest(http.MethodPost, p.apiURL+"/timesheets/upload", strings.NewReader(batch))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", jsonType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, body, nil
+}
+
+// countSource pages through the entries and counts those of one source.
+func (p *process) countSource(t *testing.T, token, source string) int {
+	t.Helper()
+	n, cursor := 0, ""
+	for {
+		req, err := http.NewRequest(http.MethodGet, p.apiURL+"/timesheets?limit=500&cursor="+cursor, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var page struct {
+			Items []struct {
+				Source string `json:"source"`
+			} `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		require.Equal(t, 200, resp.StatusCode)
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+		resp.Body.Close()
+		for _, e := range page.Items {
+			if e.Source == source {
+				n++
+			}
+		}
+		if page.NextCursor == "" {
+			return n
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func uploadBatch(source string, n int) string {
+	entries := make([]string, n)
+	for i := range entries {
+		entries[i] = fmt.Sprintf(`{"user_type":"Contractor","user_id":"c-%d","date":"2021-04-%02dT08:00:00Z","project":"P","hours":3,"source":%q,"external_id":"e-%d"}`, i%50, i%28+1, source, i)
+	}
+	return "[" + strings.Join(entries, ",") + "]"
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
