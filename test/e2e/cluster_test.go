@@ -83,20 +83,14 @@ func TestClusterScenario(t *testing.T) {
 	// 3. helm install; the API becomes Ready through its probes once its
 	// ScopePolicy is loaded through its in-cluster ServiceAccount.
 	chart := filepath.Join(repoRoot(t), "charts", "timesheets")
-	helm(t, kubeconfig, "install", release, chart, "-n", ns,
-		"--set", "image.tag="+tag, "--set", "image.pullPolicy=Never",
+	helm(t, kubeconfig, append([]string{"install", release, chart, "-n", ns,
+		"--set", "image.tag=" + tag, "--set", "image.pullPolicy=Never",
 		"--set", "persistence.storageClass=-",
-		"--set", "importer.enabled=true",
 		"--set", "importer.schedule=* * * * *",
 		"--set", "importer.backoffLimit=0",
-		"--set", "importer.credentials.existingSecret="+secretKey,
-		"--set", "importer.oauth.tokenURL="+iss.TokenURL(),
-		"--set", "importer.oauth.audience="+audience,
-		"--set", "importer.source.name=contractor-tool",
-		"--set", "importer.source.configMap.name=contractor-hours",
-		"--set", "importer.source.configMap.key=entries.csv",
 		// The development issuer speaks plain HTTP on the node's bridge.
-		"--set", "importer.extraArgs={--allow-http-issuer}")
+		"--set", "importer.extraArgs={--allow-http-issuer}"},
+		importerValues(iss.TokenURL())...)...)
 	dep := deployment(t, ctx, c, ns)
 	policyName := policyFlag(t, dep.Spec.Template.Spec.Containers[0].Args, ns)
 	spec := policy.Sample(iss.Issuer(), audience)

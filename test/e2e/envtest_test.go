@@ -76,15 +76,8 @@ func TestInstallOnAPIServer(t *testing.T) {
 
 	apiAddr := freeAddr(t)
 	apiURL := "http://" + apiAddr
-	helm(t, adminKubeconfig, "install", release, filepath.Join(repoRoot(t), "charts", "timesheets"), "-n", ns,
-		"--set", "importer.enabled=true",
-		"--set", "importer.credentials.existingSecret="+secretKey,
-		"--set", "importer.oauth.tokenURL="+iss.TokenURL(),
-		"--set", "importer.oauth.audience="+audience,
-		"--set", "importer.source.name=contractor-tool",
-		"--set", "importer.source.configMap.name=contractor-hours",
-		"--set", "importer.source.configMap.key=entries.csv",
-		"--set", "importer.apiURL="+apiURL)
+	helm(t, adminKubeconfig, append([]string{"install", release, filepath.Join(repoRoot(t), "charts", "timesheets"), "-n", ns,
+		"--set", "importer.apiURL=" + apiURL}, importerValues(iss.TokenURL())...)...)
 	objects := checkReleaseObjects(t, ctx, admin, adminKubeconfig, ns)
 	phase(fmt.Sprintf("helm install: %d objects accepted", objects))
 

@@ -101,6 +101,20 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 
 func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }
 
+// importerValues turns the importer on, as both scenarios install it: the
+// Secret and ConfigMap the test created, the issuer's token endpoint.
+func importerValues(tokenURL string) []string {
+	return []string{
+		"--set", "importer.enabled=true",
+		"--set", "importer.credentials.existingSecret=" + secretKey,
+		"--set", "importer.oauth.tokenURL=" + tokenURL,
+		"--set", "importer.oauth.audience=" + audience,
+		"--set", "importer.source.name=contractor-tool",
+		"--set", "importer.source.configMap.name=contractor-hours",
+		"--set", "importer.source.configMap.key=entries.csv",
+	}
+}
+
 // helm runs the pinned Helm binary with the given kubeconfig and returns
 // its combined output.
 func helm(t testing.TB, kubeconfig string, args ...string) string {
