@@ -20,6 +20,8 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +31,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -63,12 +66,11 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultLeaderElectionID = "timesheets-api-status"
-	DefaultFieldManager     = "timesheets-api"
-	DefaultEventSource      = "timesheets-api"
-	DefaultKeyWait          = 2 * time.Second
-	DefaultRetryInterval    = 2 * time.Second
-	DefaultResyncInterval   = 30 * time.Second
+	DefaultFieldManager   = "timesheets-api"
+	DefaultEventSource    = "timesheets-api"
+	DefaultKeyWait        = 2 * time.Second
+	DefaultRetryInterval  = 2 * time.Second
+	DefaultResyncInterval = 30 * time.Second
 )
 
 // Options configure Run and New.
@@ -94,7 +96,7 @@ type Options struct {
 	// replica enforces regardless. Without it, this replica writes status.
 	LeaderElection bool
 	// LeaderElectionID names the Lease in Namespace; default
-	// DefaultLeaderElectionID.
+	// LeaseName(Name).
 	LeaderElectionID string
 	// LeaseDuration, RenewDeadline and RetryPeriod tune the election;
 	// zero keeps controller-runtime's defaults (15s, 10s, 2s).
@@ -146,7 +148,7 @@ func (o *Options) defaults() error {
 		o.MetricsBindAddress = "0"
 	}
 	if o.LeaderElectionID == "" {
-		o.LeaderElectionID = DefaultLeaderElectionID
+		o.LeaderElectionID = LeaseName(o.Name)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -167,6 +169,19 @@ func (o *Options) defaults() error {
 		o.ResyncInterval = DefaultResyncInterval
 	}
 	return nil
+}
+
+// LeaseName is the default Lease electing the status writer of the
+// ScopePolicy name. One Lease per policy: replicas of one release share it,
+// while two releases in a namespace, each with its own policy, both get a
+// writer. Names too long for a Lease are shortened with a hash.
+func LeaseName(policy string) string {
+	const prefix = "timesheets-status."
+	if len(prefix)+len(policy) <= validation.DNS1123SubdomainMaxLength {
+		return prefix + policy
+	}
+	sum := sha256.Sum256([]byte(policy))
+	return prefix + hex.EncodeToString(sum[:16])
 }
 
 // Controller is a configured manager with the enforcer and the status writer.

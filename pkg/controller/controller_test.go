@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -551,6 +553,50 @@ func TestOnlyLeaderWritesStatus(t *testing.T) {
 	})
 	if got := statusManagers(getPolicy(t, ns, "policy")); !contains(got, follower) {
 		t.Errorf("status managers %v do not include the new leader %s", got, follower)
+	}
+}
+
+// TestTwoPoliciesOneNamespace runs two releases side by side, each electing
+// with the default Lease: each policy gets its own writer, so both reach
+// Ready. With one Lease for the namespace, one policy would never get status.
+func TestTwoPoliciesOneNamespace(t *testing.T) {
+	ns := newNamespace(t)
+	iss := newIssuer(t)
+	names := []string{"release-a", "release-b"}
+	for _, name := range names {
+		sp := createPolicy(t, ns, name, spec("read:timesheets", iss))
+		r := startReplica(t, ns, name, func(o *Options) {
+			o.LeaderElection = true
+			o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 2*time.Second, 1500*time.Millisecond, 200*time.Millisecond
+		})
+		select {
+		case <-r.ctrl.Elected():
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: not elected (Lease %s)", name, LeaseName(name))
+		}
+		waitReady(t, ns, name, sp.Generation, metav1.ConditionTrue, v1alpha1.ReasonLoaded)
+	}
+	for _, name := range names {
+		var lease coordinationv1.Lease
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: LeaseName(name)}, &lease); err != nil {
+			t.Errorf("Lease of %s: %v", name, err)
+		}
+	}
+}
+
+func TestLeaseName(t *testing.T) {
+	long := strings.Repeat("a", validation.DNS1123SubdomainMaxLength)
+	for _, policy := range []string{"timesheets", "my.policy-1", long, long[:240]} {
+		got := LeaseName(policy)
+		if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
+			t.Errorf("LeaseName(%d chars) = %q: %v", len(policy), got, errs)
+		}
+	}
+	if LeaseName(long) == LeaseName(long[:252]) {
+		t.Error("two long names share a Lease")
+	}
+	if got := LeaseName("timesheets"); got != "timesheets-status.timesheets" {
+		t.Errorf("LeaseName(timesheets) = %q", got)
 	}
 }
 
