@@ -9,8 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/abc-inc/timesheets/pkg/metrics"
 )
 
 // pushTimeout bounds the push at the end of a run, which happens even when
@@ -24,11 +22,11 @@ const pushTimeout = 10 * time.Second
 // last success survives it.
 func PushMetrics(ctx context.Context, client *http.Client, gatewayURL, job string, s Summary, end time.Time) error {
 	reg := prometheus.NewRegistry()
-	m := metrics.NewImporter(reg)
-	m.Entries.WithLabelValues(metrics.OutcomeCreated).Add(float64(s.Created))
-	m.Entries.WithLabelValues(metrics.OutcomeDuplicate).Add(float64(s.Duplicates))
-	m.Entries.WithLabelValues(metrics.OutcomeRejected).Add(float64(s.Rejected))
-	m.Entries.WithLabelValues(metrics.OutcomeFailed).Add(float64(s.Failed))
+	m := newRunMetrics(reg)
+	m.Entries.WithLabelValues(outcomeCreated).Add(float64(s.Created))
+	m.Entries.WithLabelValues(outcomeDuplicate).Add(float64(s.Duplicates))
+	m.Entries.WithLabelValues(outcomeRejected).Add(float64(s.Rejected))
+	m.Entries.WithLabelValues(outcomeFailed).Add(float64(s.Failed))
 	m.Retries.Add(float64(s.Retries))
 	m.Duration.Set(s.Duration.Seconds())
 	m.LastRun.Set(float64(end.UnixNano()) / 1e9)
@@ -40,7 +38,7 @@ func PushMetrics(ctx context.Context, client *http.Client, gatewayURL, job strin
 			mfs, err := reg.Gather()
 			out := mfs[:0]
 			for _, mf := range mfs {
-				if mf.GetName() != metrics.ImporterLastSuccessName {
+				if mf.GetName() != lastSuccessMetric {
 					out = append(out, mf)
 				}
 			}

@@ -1,5 +1,6 @@
-// Package metrics declares every Prometheus collector of the Timesheets
-// platform in one place.
+// Package metrics declares every Prometheus collector of the Timesheets API
+// in one place (the importer's, pushed at the end of a run, are in
+// pkg/importer).
 //
 // API (cmd/api), registered in controller-runtime's registry so that the
 // manager's metrics server and the file-mode server expose the same set:

@@ -1,10 +1,13 @@
-package metrics
+package importer
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Importer holds the collectors of one importer run (cmd/importer). A run is
-// a short-lived CronJob, so nothing scrapes it: the collectors live in a
-// registry of their own and are pushed to a Pushgateway at the end of the run.
+// runMetrics holds the collectors of one importer run (cmd/importer). A run
+// is a short-lived CronJob, so nothing scrapes it: the collectors live in a
+// registry of their own and are pushed to a Pushgateway at the end of the
+// run. They live here, not in pkg/metrics, which registers the API's
+// collectors in controller-runtime's registry: the importer binary must not
+// link client-go.
 //
 //	timesheets_importer_entries_total{outcome}            entries of this run by outcome (created, duplicate, rejected, failed)
 //	timesheets_importer_retries_total                     upload attempts repeated after 429, 5xx or a network error
@@ -13,8 +16,8 @@ import "github.com/prometheus/client_golang/prometheus"
 //	timesheets_importer_last_success_timestamp_seconds    when a run last ended with every entry stored (Unix time)
 //
 // A failed run must not reset the time of the last success, so the pusher
-// leaves that family out of a failed run's push (see importer.PushMetrics).
-type Importer struct {
+// leaves that family out of a failed run's push (see PushMetrics).
+type runMetrics struct {
 	Entries     *prometheus.CounterVec
 	Retries     prometheus.Counter
 	Duration    prometheus.Gauge
@@ -22,21 +25,21 @@ type Importer struct {
 	LastSuccess prometheus.Gauge
 }
 
-// Importer entry outcomes (the outcome label).
+// Entry outcomes (the outcome label).
 const (
-	OutcomeCreated   = "created"
-	OutcomeDuplicate = "duplicate"
-	OutcomeRejected  = "rejected"
-	OutcomeFailed    = "failed"
+	outcomeCreated   = "created"
+	outcomeDuplicate = "duplicate"
+	outcomeRejected  = "rejected"
+	outcomeFailed    = "failed"
 )
 
-// ImporterLastSuccessName is the family a failed run does not push.
-const ImporterLastSuccessName = "timesheets_importer_last_success_timestamp_seconds"
+// lastSuccessMetric is the family a failed run does not push.
+const lastSuccessMetric = "timesheets_importer_last_success_timestamp_seconds"
 
-// NewImporter creates the importer's collectors and registers them in reg.
+// newRunMetrics creates the importer's collectors and registers them in reg.
 // Every outcome starts at zero so a push always carries all four series.
-func NewImporter(reg prometheus.Registerer) *Importer {
-	m := &Importer{
+func newRunMetrics(reg prometheus.Registerer) *runMetrics {
+	m := &runMetrics{
 		Entries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "timesheets_importer_entries_total",
 			Help: "Entries of the last importer run, by outcome (created, duplicate, rejected, failed).",
@@ -54,11 +57,11 @@ func NewImporter(reg prometheus.Registerer) *Importer {
 			Help: "Unix time at which the last importer run ended, successful or not.",
 		}),
 		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: ImporterLastSuccessName,
+			Name: lastSuccessMetric,
 			Help: "Unix time at which an importer run last ended with every entry created or already present.",
 		}),
 	}
-	for _, o := range []string{OutcomeCreated, OutcomeDuplicate, OutcomeRejected, OutcomeFailed} {
+	for _, o := range []string{outcomeCreated, outcomeDuplicate, outcomeRejected, outcomeFailed} {
 		m.Entries.WithLabelValues(o)
 	}
 	reg.MustRegister(m.Entries, m.Retries, m.Duration, m.LastRun, m.LastSuccess)
