@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The chart in a real cluster (make e2e-cluster): build what the node needs,
-# start it (hack/cluster/up.sh), run test/e2e/cluster_test.go against it, and
-# tear everything down (hack/cluster/down.sh) whatever happened. Prints the
-# wall time of each part.
+# start it (hack/cluster/up.sh), check it (hack/cluster/smoke.sh), run
+# test/e2e/cluster_test.go against it, and tear everything down
+# (hack/cluster/down.sh) whatever happened. Prints the wall time of each part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,8 @@ trap 'echo "e2e-cluster: tearing the cluster down"; hack/cluster/down.sh "$state
 
 t1=$SECONDS
 CLUSTER_IMAGES="$image_tar" hack/cluster/up.sh "$state"
+# A pod runs, the restricted profile is enforced, TLS to the API server verifies.
+hack/cluster/smoke.sh "$state"
 t_start=$((SECONDS - t1))
 
 t2=$SECONDS

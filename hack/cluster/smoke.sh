@@ -2,7 +2,9 @@
 # Smoke test for a cluster from hack/cluster/up.sh: in a namespace that
 # enforces the "restricted" Pod Security profile, a Deployment of the pause
 # image (imported, never pulled) must become Ready, and a pod without the
-# restricted settings must be refused. The namespace is deleted at the end.
+# restricted settings must be refused, and the API server's certificate must
+# verify against the cluster CA by every name a pod may use. The namespace is
+# deleted at the end.
 #
 #   hack/cluster/smoke.sh STATE_DIR
 #
@@ -89,5 +91,15 @@ fi
 	echo "smoke: FAILED: unexpected refusal: $out" >&2
 	exit 1
 }
+
+step "checking the API server's certificate against the cluster CA, by each name a pod may use"
+# --connect-to keeps the URL's name for the TLS check and connects to the node address.
+for name in kubernetes.default.svc.cluster.local kubernetes.default.svc kubernetes 10.96.0.1 10.244.0.1; do
+	curl -fsS --max-time 5 --cacert "$state/pki/ca.crt" --connect-to "$name:6443:10.244.0.1:6443" \
+		"https://$name:6443/readyz" >/dev/null || {
+		echo "smoke: FAILED: the API server's certificate does not verify as $name" >&2
+		exit 1
+	}
+done
 
 step "passed in $((SECONDS - start))s"

@@ -43,6 +43,7 @@ bridge=cni0
 node_ip=10.244.0.1
 pod_cidr=10.244.0.0/24
 service_cidr=10.96.0.0/16
+api_service_ip=10.96.0.1 # the first address of service_cidr: the "kubernetes" Service
 node_name=${CLUSTER_NODE_NAME:-timesheets-node}
 etcd_client=127.0.0.1:23790
 etcd_peer=127.0.0.1:23800
@@ -175,7 +176,7 @@ iptables -w -t mangle -A "$isolate_chain" -o "$bridge" -j DROP
 iptables -w -t mangle -I FORWARD 1 -j "$isolate_chain"
 
 # --- 3. Credentials -------------------------------------------------------
-step "creating the service-account key, a kubelet client CA and API tokens"
+step "creating the service-account key, a cluster CA, the API server's certificate and API tokens"
 openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=timesheets-cluster-ca" \
 	-keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
@@ -184,6 +185,17 @@ openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-k
 	-keyout "$pki/apiserver-kubelet-client.key" -out "$pki/apiserver-kubelet-client.csr" 2>/dev/null
 openssl x509 -req -in "$pki/apiserver-kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
 	-CAcreateserial -days 30 -out "$pki/apiserver-kubelet-client.crt" 2>/dev/null
+# The API server's serving certificate, from the same CA: every kubeconfig
+# and every pod (through --root-ca-file) verifies it, by the node address,
+# the Service IP or any of the Service's DNS names.
+openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+	-keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null
+openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+	-CAcreateserial -days 30 -out "$pki/apiserver.crt" -extfile <(
+		printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n'
+		printf 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:%s,IP:%s,IP:127.0.0.1,DNS:localhost' "$node_ip" "$api_service_ip"
+		printf ',DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n'
+	) 2>/dev/null
 chmod 600 "$pki"/*.key
 
 token() { openssl rand -hex 24; }
@@ -211,7 +223,7 @@ clusters:
 - name: local
   cluster:
     server: https://$node_ip:$api_port
-    insecure-skip-tls-verify: true
+    certificate-authority: $pki/ca.crt
 users:
 - name: $2
   user:
@@ -412,7 +424,7 @@ step "starting kube-apiserver on https://$node_ip:$api_port"
 launch kube-apiserver "$assets/kube-apiserver" \
 	--etcd-servers "http://$etcd_client" \
 	--bind-address "$node_ip" --advertise-address "$node_ip" --secure-port "$api_port" \
-	--cert-dir "$pki/apiserver" \
+	--tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
 	--token-auth-file "$state/auth/tokens.csv" \
 	--authorization-mode Node,RBAC \
 	--service-cluster-ip-range "$service_cidr" \
@@ -443,24 +455,13 @@ done
 
 wait_for kube-apiserver "/readyz" "${kubectl[@]}" get --raw /readyz
 
-# The API server's generated apiserver.crt holds its serving certificate and
-# the self-signed CA that issued it. Pods get the CA alone as their root
-# (kube-controller-manager also publishes it as a ClusterTrustBundle, which
-# must contain CA certificates only).
-awk -v dir="$pki" '/-----BEGIN CERTIFICATE-----/ { n++ } n { print > (dir "/apiserver-part-" n ".pem") }' \
-	"$pki/apiserver/apiserver.crt"
-for f in "$pki"/apiserver-part-*.pem; do
-	openssl x509 -in "$f" -noout -ext basicConstraints 2>/dev/null | grep -q 'CA:TRUE' && cat "$f"
-done >"$pki/apiserver-ca.crt"
-rm -f "$pki"/apiserver-part-*.pem
-[[ -s $pki/apiserver-ca.crt ]] || die "no CA certificate in $pki/apiserver/apiserver.crt"
 
 step "starting kube-controller-manager and kube-scheduler"
 launch kube-controller-manager "$assets/kube-controller-manager" \
 	--kubeconfig "$state/kube-controller-manager.kubeconfig" \
 	--bind-address 127.0.0.1 --leader-elect=false \
 	--service-account-private-key-file "$pki/sa.key" \
-	--root-ca-file "$pki/apiserver-ca.crt" \
+	--root-ca-file "$pki/ca.crt" \
 	--use-service-account-credentials=true \
 	--service-cluster-ip-range "$service_cidr" \
 	--cluster-cidr "$pod_cidr" --allocate-node-cidrs=false \
