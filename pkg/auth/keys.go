@@ -38,7 +38,7 @@ type KeyOptions struct {
 
 func (o *KeyOptions) defaults() {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second, CheckRedirect: noDowngrade}
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = time.Hour
@@ -289,6 +289,15 @@ func (ik *IssuerKeys) fetch(ctx context.Context) error {
 	return nil
 }
 
+// noDowngrade follows at most 10 redirects (as net/http does), and none to
+// a URL keys must not come from (https to plain http off loopback).
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return policy.CheckKeyURL(req.URL.String())
+}
+
 // discover finds the JWKS URI in the issuer's OpenID configuration and checks
 // the document is the issuer's own.
 func (ik *IssuerKeys) discover(ctx context.Context) (string, error) {
@@ -305,6 +314,9 @@ func (ik *IssuerKeys) discover(ctx context.Context) (string, error) {
 	}
 	if doc.JWKSURI == "" {
 		return "", fmt.Errorf("OIDC discovery at %s has no jwks_uri", u)
+	}
+	if err := policy.CheckKeyURL(doc.JWKSURI); err != nil {
+		return "", fmt.Errorf("OIDC discovery at %s: jwks_uri %w", u, err)
 	}
 	return doc.JWKSURI, nil
 }

@@ -373,6 +373,36 @@ func TestKeys(t *testing.T) {
 		e := newEnv(t, func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].JWKSURI = "" })
 		require.Equal(t, 200, e.call(t, "GET", "/timesheets/1", "Bearer "+e.token(t, "read:timesheets")).status)
 	})
+	// Keys must not come over plain http from another host, whether the
+	// discovery document names such a URL or the JWKS redirects to one.
+	// The URL is refused before any connection; 0.0.0.0 is not loopback by
+	// the rule, yet should the check ever break, dialing it stays on this
+	// machine (port 9 is closed).
+	for name, handler := range map[string]http.HandlerFunc{
+		"discovery naming a plain-http jwks_uri": func(w http.ResponseWriter, r *http.Request) {
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": "http://" + r.Host + "/", "jwks_uri": "http://0.0.0.0:9/jwks.json"})
+		},
+		"JWKS redirecting to plain http": func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
+				_ = json.NewEncoder(w).Encode(map[string]string{"issuer": "http://" + r.Host + "/", "jwks_uri": "http://" + r.Host + "/jwks.json"})
+				return
+			}
+			http.Redirect(w, r, "http://0.0.0.0:9/jwks.json", http.StatusFound)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(handler)
+			t.Cleanup(srv.Close)
+			keys := auth.NewKeys(auth.KeyOptions{RetryInterval: time.Hour})
+			t.Cleanup(keys.Close)
+			iss := policy.Issuer{URL: srv.URL + "/"}
+			keys.Sync([]policy.Issuer{iss})
+			require.Eventually(t, func() bool { return keys.For(iss).Status().LastResult != "Pending" }, 5*time.Second, 10*time.Millisecond)
+			st := keys.For(iss).Status()
+			require.Contains(t, st.LastResult, `"http://0.0.0.0:9/jwks.json" must use https`)
+			require.Error(t, keys.Ready([]policy.Issuer{iss}))
+		})
+	}
 }
 
 func TestCachedTokenFollowsPolicyAndKeys(t *testing.T) {

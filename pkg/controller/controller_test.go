@@ -56,6 +56,10 @@ func TestCRDRefusesInvalidSpecs(t *testing.T) {
 		want   []string // substrings of the error; none: accepted
 	}{
 		{"valid", func(*v1alpha1.ScopePolicySpec) {}, nil},
+		{"valid: plain http to loopback (a development issuer)", func(s *v1alpha1.ScopePolicySpec) {
+			s.Issuers = []v1alpha1.Issuer{{URL: "http://127.0.0.1:9443/"}, {URL: "http://[::1]:9443/"},
+				{URL: "http://localhost:9443/", JWKSURI: "http://localhost:9443/.well-known/jwks.json"}}
+		}, nil},
 		{"valid: method-less route beside GET and POST on one path", func(s *v1alpha1.ScopePolicySpec) {
 			s.Routes = append(s.Routes, v1alpha1.Route{Path: "/timesheets/{id}", Methods: []string{"GET", "HEAD"}, Scopes: []string{"read:timesheets"}})
 		}, nil},
@@ -79,7 +83,13 @@ func TestCRDRefusesInvalidSpecs(t *testing.T) {
 		{"empty audience string", func(s *v1alpha1.ScopePolicySpec) { s.Audiences = []string{""} },
 			[]string{"spec.audiences[0]", "at least 1 chars"}},
 		{"issuer that is not an http(s) URL", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].URL = "ftp://issuer.example/" },
-			[]string{"spec.issuers[0].url", "should match '^https?://'"}},
+			[]string{"spec.issuers[0].url", "must be an https URL"}},
+		{"plain http issuer off loopback", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].URL = "http://10.244.0.1:9443/" },
+			[]string{"spec.issuers[0].url", "must be an https URL"}},
+		{"plain http JWKS off loopback", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].JWKSURI = "http://keys.example/jwks.json" },
+			[]string{"spec.issuers[0].jwksURI", "must be an https URL"}},
+		{"plain http to a host named like loopback", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].URL = "http://127.0.0.1.example/" },
+			[]string{"spec.issuers[0].url", "must be an https URL"}},
 		{"algorithm none", func(s *v1alpha1.ScopePolicySpec) { s.Algorithms = []v1alpha1.Algorithm{"none"} },
 			[]string{"spec.algorithms[0]", `Unsupported value: "none"`}},
 		{"algorithm HS256", func(s *v1alpha1.ScopePolicySpec) { s.Algorithms = []v1alpha1.Algorithm{"RS256", "HS256"} },

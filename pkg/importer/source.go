@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/abc-inc/timesheets/pkg/loopback"
 )
 
 // Source yields the records of the external tool.
@@ -216,7 +218,7 @@ func checkURL(flag, raw string, allowHTTP bool) error {
 	if u.User != nil {
 		return ConfigError{fmt.Errorf("%s: put no credentials in the URL", flag)}
 	}
-	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !allowHTTP && !loopback.Host(u.Hostname()) {
 		return ConfigError{fmt.Errorf("%s %q: plain http:// is only allowed to a loopback address; use https://", flag, raw)}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/loopback"
 )
 
 // Defaults applied to fields a spec leaves empty; they match the CRD's.
@@ -322,5 +323,25 @@ func checkURL(raw string) error {
 	if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
 		return fmt.Errorf("%q must not carry user info, a query or a fragment", raw)
 	}
-	return nil
+	return CheckKeyURL(raw)
+}
+
+// CheckKeyURL refuses a URL that signing keys (a JWKS, or the discovery
+// document naming it) must not be fetched from: keys fetched over plain http
+// could be replaced on the way, and then any token verifies. https is
+// required; http only to a loopback host, such as a local development issuer.
+func CheckKeyURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	switch {
+	case u.Scheme == "https" && u.Host != "":
+		return nil
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%q must use https: keys fetched over plain http could be replaced on the way (http is accepted only on loopback)", raw)
+	}
+	return fmt.Errorf("%q must be an absolute https URL", raw)
 }

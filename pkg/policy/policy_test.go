@@ -90,6 +90,10 @@ func TestCompileRefuses(t *testing.T) {
 		}, "conflicts with"},
 		{"bad pattern syntax", func(s *v1alpha1.ScopePolicySpec) { s.Routes[0].Path = "/a/{x" }, "spec.routes[0]"},
 		{"issuer not a URL", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].URL = "abc.eu.auth0.com" }, "absolute http(s) URL"},
+		{"plain http issuer off loopback", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].URL = "http://abc.eu.auth0.com/" },
+			`spec.issuers[0].url: "http://abc.eu.auth0.com/" must use https`},
+		{"plain http JWKS off loopback", func(s *v1alpha1.ScopePolicySpec) { s.Issuers[0].JWKSURI = "http://10.0.0.7/jwks.json" },
+			`spec.issuers[0].jwksURI: "http://10.0.0.7/jwks.json" must use https`},
 		{"bad scope claim", func(s *v1alpha1.ScopePolicySpec) { s.ScopeClaims = []v1alpha1.ScopeClaim{"roles"} }, `"roles" is not supported`},
 	}
 	for _, tc := range cases {
@@ -100,6 +104,17 @@ func TestCompileRefuses(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 			require.NotContains(t, err.Error(), "registered at", "errors name the policy, not our source files")
 		})
+	}
+}
+
+// TestCompileLoopbackHTTP: a development issuer on this machine may speak
+// plain http; nothing else may.
+func TestCompileLoopbackHTTP(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:9443/", "http://localhost:9443/", "http://[::1]:9443/"} {
+		sp := spec()
+		sp.Issuers[0].URL, sp.Issuers[0].JWKSURI = u, u+".well-known/jwks.json"
+		_, err := policy.Compile("t", 1, sp)
+		require.NoError(t, err, u)
 	}
 }
 

@@ -49,16 +49,18 @@ type ScopeClaim string
 // Issuer is an authorization server whose tokens are accepted.
 type Issuer struct {
 	// URL must equal the token's iss claim exactly (Auth0 issuers end with "/").
+	// https, or plain http to a loopback host (a local development issuer).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.matches('^http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]])(:[0-9]+)?(/|$)')",message="must be an https URL: signing keys fetched over plain http could be replaced on the way (http only to localhost, 127.0.0.0/8 or [::1])"
 	URL string `json:"url"`
 
 	// JWKSURI is where the issuer publishes its signing keys. When empty, it is
 	// found by OIDC discovery at URL + "/.well-known/openid-configuration".
+	// https, or plain http to a loopback host.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.matches('^http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]])(:[0-9]+)?(/|$)')",message="must be an https URL: signing keys fetched over plain http could be replaced on the way (http only to localhost, 127.0.0.0/8 or [::1])"
 	JWKSURI string `json:"jwksURI,omitempty"`
 }
 
