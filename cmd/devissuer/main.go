@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +26,7 @@ type config struct {
 	issuer           string
 	audience         string
 	credentialsDir   string
+	tlsCAOut         string
 	logLevel         string
 }
 
@@ -65,11 +68,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("devissuer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.listenAddress, "listen-address", "127.0.0.1:9443", "address to listen on (plain HTTP); loopback unless --allow-non-loopback")
+	fs.StringVar(&c.listenAddress, "listen-address", "127.0.0.1:9443", "address to listen on (plain HTTP unless --tls-ca-out); loopback unless --allow-non-loopback")
 	fs.BoolVar(&c.allowNonLoopback, "allow-non-loopback", false, "allow a non-loopback --listen-address, e.g. a bridge address pods can reach")
 	fs.StringVar(&c.issuer, "issuer", "", "iss of the tokens, ending in \"/\" (default http://LISTEN-ADDRESS/)")
 	fs.StringVar(&c.audience, "audience", "https://timesheets.abc-inc.example/", "aud of the tokens when a request names none")
 	fs.StringVar(&c.credentialsDir, "credentials-dir", "./data/dev-credentials", "where client credentials are kept, one directory per client")
+	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "serve https, with a certificate for the listen host from a throwaway CA written to this PEM file for clients to trust;\n"+
+		"needed off loopback, where the API and the importer refuse plain http")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -107,12 +112,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 		}
 		cls = append(cls, cl)
 	}
+	tlsConfig, err := throwawayTLS(c)
+	if err != nil {
+		return err
+	}
 	srv, err := devissuer.New(devissuer.Config{
 		ListenAddress:    c.listenAddress,
 		AllowNonLoopback: c.allowNonLoopback,
 		Issuer:           c.issuer,
 		Audience:         c.audience,
 		Clients:          cls,
+		TLS:              tlsConfig,
 		Logger:           logger,
 	})
 	if err != nil {
@@ -123,6 +133,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 	fmt.Fprintf(stderr, "devissuer: local development authorization server, NOT for production\n"+
 		"  issuer:         %s\n  token endpoint: %s\n  jwks:           %s\n  audience:       %s\n",
 		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), c.audience)
+	if c.tlsCAOut != "" {
+		fmt.Fprintf(stderr, "  CA to trust:    %s\n", c.tlsCAOut)
+	}
 	for _, dc := range clients {
 		dir := filepath.Join(c.credentialsDir, dc.id)
 		fmt.Fprintf(stderr, "  client %-8s  credentials in %s (%s, %s)\n", dc.id, dir, devissuer.ClientIDFile, devissuer.ClientSecretFile)
@@ -131,4 +144,27 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 		ready(srv)
 	}
 	return srv.Start(ctx)
+}
+
+// throwawayTLS makes the server's certificate for --tls-ca-out and writes the
+// CA that signed it; nil without the flag.
+func throwawayTLS(c config) (*tls.Config, error) {
+	if c.tlsCAOut == "" {
+		return nil, nil
+	}
+	host, _, err := net.SplitHostPort(c.listenAddress)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--listen-address: %w", err)}
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return nil, usageError{errors.New("--tls-ca-out needs a --listen-address with a specific host, the name clients connect to")}
+	}
+	cfg, caPEM, err := devissuer.ThrowawayTLS(host)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(c.tlsCAOut, caPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("--tls-ca-out: %w", err)
+	}
+	return cfg, nil
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/abc-inc/timesheets/pkg/devissuer"
@@ -75,6 +80,42 @@ func TestRun(t *testing.T) {
 	assert.NotContains(t, out, tok.AccessToken)
 }
 
+// TestRunTLS: with --tls-ca-out the issuer speaks https, and a client that
+// trusts the written CA gets a token from it.
+func TestRunTLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.crt")
+	ctx, cancel := context.WithCancel(context.Background())
+	srvc := make(chan *devissuer.Server, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen-address", "127.0.0.1:0", "--credentials-dir", filepath.Join(dir, "creds"),
+			"--tls-ca-out", caFile}, io.Discard, func(s *devissuer.Server) { srvc <- s })
+	}()
+	var s *devissuer.Server
+	select {
+	case s = <-srvc:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	require.True(t, strings.HasPrefix(s.Issuer(), "https://127.0.0.1:"), s.Issuer())
+
+	caPEM, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(caPEM))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	secret, err := os.ReadFile(filepath.Join(dir, "creds", "importer", "client-secret"))
+	require.NoError(t, err)
+	cc := clientcredentials.Config{ClientID: "importer", ClientSecret: string(secret), TokenURL: s.TokenURL(),
+		EndpointParams: url.Values{"audience": {"https://timesheets.abc-inc.example/"}}}
+	cctx := context.WithValue(ctx, oauth2.HTTPClient, client)
+	require.Eventually(t, func() bool { _, err := cc.Token(cctx); return err == nil }, 5*time.Second, 20*time.Millisecond)
+
+	cancel()
+	require.NoError(t, <-done)
+}
+
 func TestFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -85,6 +126,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"--log-level", "loud"}, 2, "--log-level"},
 		{[]string{"--listen-address", "0.0.0.0:0"}, 1, "non-loopback"},
+		{[]string{"--listen-address", ":0", "--tls-ca-out", "ca.crt"}, 2, "a specific host"},
 		{[]string{"-h"}, 0, "-credentials-dir"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

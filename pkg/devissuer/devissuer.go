@@ -9,13 +9,15 @@
 // "<client_id>@clients", azp the client, gty "client-credentials", and the
 // granted scopes appear both in scope and in permissions.
 //
-// It is not for production: it serves plain HTTP, keeps its signing keys in
-// memory only and refuses to listen beyond loopback unless told to.
+// It is not for production: it serves plain HTTP unless given a TLS
+// configuration, keeps its signing keys in memory only and refuses to listen
+// beyond loopback unless told to.
 package devissuer
 
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +87,11 @@ type Config struct {
 	Algorithm string
 	// JWKSMaxAge is the max-age of the JWKS Cache-Control; default 5m.
 	JWKSMaxAge time.Duration
+	// TLS, when set, makes the server speak https with it (ThrowawayTLS
+	// makes one); URLs and the default Issuer then start with https://.
+	// Without it the server speaks plain http, which the API and the
+	// importer accept only on loopback.
+	TLS *tls.Config
 	// Logger receives the start-up line and one line per token request
 	// (never a secret or a token); default slog.Default().
 	Logger *slog.Logger
@@ -290,8 +297,14 @@ func (s *Server) listen() error {
 		ln.Close() // "localhost" resolved to something else
 		return fmt.Errorf("devissuer: %q bound the non-loopback address %s; refusing", addr, bound)
 	}
-	s.ln = ln
-	s.base = "http://" + bound.String()
+	s.ln, s.base = ln, "http://"+bound.String()
+	if s.cfg.TLS != nil {
+		if len(s.cfg.TLS.Certificates) == 0 && s.cfg.TLS.GetCertificate == nil {
+			ln.Close()
+			return errors.New("devissuer: Config.TLS has no certificate")
+		}
+		s.ln, s.base = tls.NewListener(ln, s.cfg.TLS.Clone()), "https://"+bound.String()
+	}
 	return nil
 }
 
@@ -355,7 +368,8 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// URL is the base URL of the bound listener, e.g. http://127.0.0.1:41234.
+// URL is the base URL of the bound listener, e.g. http://127.0.0.1:41234
+// (https:// with Config.TLS).
 func (s *Server) URL() string { return s.base }
 
 // Addr is the bound address.
