@@ -764,6 +764,15 @@ if render all-on -f "$chart/ci/all-on-values.yaml"; then
 	else
 		fail "all-on: ScopePolicy lacks the default routes"
 	fi
+	# trustedCA: the API and the importer each get the env, the mount and the volume.
+	env=$(grep -c -- '- name: SSL_CERT_DIR' "$work/all-on.yaml" || true)
+	mounts=$(grep -c -- 'mountPath: /etc/timesheets/trusted-ca' "$work/all-on.yaml" || true)
+	volumes=$(grep -c -- 'name: issuer-ca' "$work/all-on.yaml" || true)
+	if [[ $env == 2 && $mounts == 2 && $volumes == 2 ]] && ! grep -q SSL_CERT_DIR "$work/defaults.yaml"; then
+		pass "all-on: trustedCA reaches the API and the importer (env, mount, volume); defaults have none"
+	else
+		fail "all-on: trustedCA: $env SSL_CERT_DIR env, $mounts mounts, $volumes volumes (want 2 each)"
+	fi
 fi
 
 importer_base=(--set importer.enabled=true --set importer.credentials.existingSecret=importer-credentials
@@ -878,6 +887,7 @@ refuse "importer source over plain HTTP" "at '/importer/source/url'" "${importer
 refuse "importer audienceParam not an enum value" "at '/importer/oauth/audienceParam'" "${importer_base[@]}" \
 	--set importer.source.url=https://tool.example/entries --set importer.oauth.audienceParam=aud
 refuse "importer batch larger than an upload may be" "at '/importer/batchSize'" --set importer.batchSize=10000
+refuse "trusted CA ConfigMap name that is not a DNS name" "at '/trustedCA/configMap'" --set trustedCA.configMap=Issuer_CA
 refuse "credentials templated from values" "additional properties 'clientSecret' not allowed" \
 	--set importer.credentials.clientSecret=hunter2
 

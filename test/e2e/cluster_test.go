@@ -47,9 +47,15 @@ func TestClusterScenario(t *testing.T) {
 	dir := t.TempDir()
 	const ns = "timesheets"
 
-	// The authorization server where pods reach it: the node's bridge address.
+	// The authorization server where pods reach it: the node's bridge
+	// address, over https as a real issuer, with a CA made for this run
+	// that the pods trust through the chart's trustedCA.
 	importerClient := devissuer.Client{ID: "importer", Secret: mustSecret(t), Scopes: []string{"batch:upload"}}
-	iss, err := devissuer.New(devissuer.Config{ListenAddress: nodeIP + ":0", AllowNonLoopback: true,
+	issuerTLS, issuerCA, err := devissuer.ThrowawayTLS(nodeIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := devissuer.New(devissuer.Config{ListenAddress: nodeIP + ":0", AllowNonLoopback: true, TLS: issuerTLS,
 		Audience: audience, Clients: []devissuer.Client{importerClient},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -75,6 +81,9 @@ func TestClusterScenario(t *testing.T) {
 	source := filepath.Join(dir, "entries.csv")
 	writeFile(t, source, csvSource(rows))
 	kubectl(t, kubeconfig, "create", "configmap", "contractor-hours", "-n", ns, "--from-file=entries.csv="+source)
+	caFile := filepath.Join(dir, "issuer-ca.crt")
+	writeFile(t, caFile, issuerCA)
+	kubectl(t, kubeconfig, "create", "configmap", "issuer-ca", "-n", ns, "--from-file=issuer-ca.crt="+caFile)
 	// The node has no storage provisioner: a statically provisioned volume
 	// for the SQLite claim, owned by the pods' user as a provisioner would
 	// leave it.
@@ -88,8 +97,7 @@ func TestClusterScenario(t *testing.T) {
 		"--set", "persistence.storageClass=-",
 		"--set", "importer.schedule=* * * * *",
 		"--set", "importer.backoffLimit=0",
-		// The development issuer speaks plain HTTP on the node's bridge.
-		"--set", "importer.extraArgs={--allow-http-issuer}"},
+		"--set", "trustedCA.configMap=issuer-ca"},
 		importerValues(iss.TokenURL())...)...)
 	dep := deployment(t, ctx, c, ns)
 	policyName := policyFlag(t, dep.Spec.Template.Spec.Containers[0].Args, ns)

@@ -188,3 +188,32 @@ Included by the Deployment, so every render runs it.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+Extra CAs from trustedCA.configMap, for the API (an issuer's JWKS) and the
+importer (the token endpoint, the API, an https source). Go reads every file
+in SSL_CERT_DIR besides the image's CA bundle, so the system roots stay.
+*/}}
+{{- define "timesheets.trustedCA.env" -}}
+{{- if .Values.trustedCA.configMap }}
+- name: SSL_CERT_DIR
+  value: /etc/ssl/certs:/etc/timesheets/trusted-ca
+{{- end }}
+{{- end }}
+
+{{- define "timesheets.trustedCA.volumeMount" -}}
+{{- if .Values.trustedCA.configMap }}
+- name: trusted-ca
+  mountPath: /etc/timesheets/trusted-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "timesheets.trustedCA.volume" -}}
+{{- if .Values.trustedCA.configMap }}
+- name: trusted-ca
+  configMap:
+    name: {{ .Values.trustedCA.configMap }}
+    defaultMode: 0444
+{{- end }}
+{{- end }}
