@@ -79,6 +79,7 @@ type API struct {
 	uploads    atomic.Int64
 	failed     atomic.Int64
 	tokens     atomic.Int64
+	inFlight   atomic.Int64
 }
 
 // Start runs the API until the test ends.
@@ -174,6 +175,8 @@ func Start(t testing.TB, o Options) *API {
 // faults counts uploads and answers 503 while FailUploads says so.
 func (a *API) faults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inFlight.Add(1)
+		defer a.inFlight.Add(-1)
 		if r.Method == http.MethodPost && r.URL.Path == "/timesheets/upload" {
 			a.uploads.Add(1)
 			if a.failLeft.Add(-1) >= 0 {
@@ -190,6 +193,20 @@ func (a *API) faults(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// WaitIdle waits until no request is being served. A client that gave up
+// on a request (a killed run) leaves its handler running: the batch may
+// still commit, so count entries only after this.
+func (a *API) WaitIdle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.inFlight.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("apitest: %d requests still being served after 10s", a.inFlight.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // FailUploads makes the next n upload requests answer 503 with Retry-After
