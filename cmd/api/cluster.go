@@ -27,7 +27,7 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
 	}
-	st, err := openStore(ctx, c.databaseURL, logger)
+	st, fatal, err := openStore(ctx, c.databaseURL, logger)
 	if err != nil {
 		return err
 	}
@@ -45,8 +45,10 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 		MetricsBindAddress:     c.metricsAddress,
 		HealthProbeBindAddress: c.probeAddress,
 		LeaderElection:         c.leaderElect,
-		Runnables:              []manager.Runnable{api},
-		ReadyCheck:             func(r *http.Request) error { return st.Ping(r.Context()) },
-		Logger:                 logger,
+		Runnables: []manager.Runnable{api, manager.RunnableFunc(func(ctx context.Context) error {
+			return waitFatal(ctx, fatal)
+		})},
+		ReadyCheck: func(r *http.Request) error { return st.Ping(r.Context()) },
+		Logger:     logger,
 	})
 }

@@ -5,32 +5,158 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
-// openStore opens the database, retrying with backoff while it is
-// unavailable (a database that starts after the API, or a brief outage), so
-// a replica waits instead of crash-looping. Any other error is final: a bad
-// URL or a failed migration will not fix itself.
-func openStore(ctx context.Context, url string, logger *slog.Logger) (timesheets.Store, error) {
+// openStore opens the database. A bad URL or a failed migration is final
+// and returned at once. A database that is only unavailable (it starts
+// after the API, or a brief outage) is waited for in the background, with
+// backoff, while the process already serves: until it opens, every call
+// answers ErrUnavailable (503 with Retry-After) and /readyz says why, and
+// /healthz stays ok, so a pod waiting for its database is alive but not
+// ready, and is not restarted for it.
+//
+// A final error met later in the background (a migration that fails once the
+// database answers) arrives on fatal; the caller stops the process with it.
+func openStore(ctx context.Context, url string, logger *slog.Logger) (st timesheets.Store, fatal <-chan error, err error) {
+	st, err = store.Open(ctx, url, store.Options{Logger: logger})
+	if err == nil {
+		return st, nil, nil
+	}
+	if !errors.Is(err, timesheets.ErrUnavailable) {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	p := &pendingStore{err: err}
+	ch := make(chan error, 1)
+	go p.open(ctx, url, logger, ch)
+	return p, ch, nil
+}
+
+// waitFatal returns the final error from openStore's fatal channel, or nil
+// when ctx ends first.
+func waitFatal(ctx context.Context, fatal <-chan error) error {
+	select {
+	case err := <-fatal:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// pendingStore stands for the store while the database is awaited, and
+// passes every call through once it is open.
+type pendingStore struct {
+	mu     sync.RWMutex
+	st     timesheets.Store // nil until open
+	err    error            // the last attempt's, wrapping ErrUnavailable
+	closed bool
+}
+
+func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger, fatal chan<- error) {
 	wait := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		st, err := store.Open(ctx, url, store.Options{Logger: logger})
-		if err == nil {
-			return st, nil
-		}
-		if !errors.Is(err, timesheets.ErrUnavailable) {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		logger.Error("database unavailable; retrying", "attempt", attempt, "retry_in", wait.String(), "error", err)
+		p.mu.RLock()
+		err := p.err
+		p.mu.RUnlock()
+		logger.Error("database unavailable; serving 503 and retrying", "attempt", attempt, "retry_in", wait.String(), "error", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("open database: gave up: %w", err)
+			return
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 30*time.Second)
+
+		st, err := store.Open(ctx, url, store.Options{Logger: logger})
+		if err != nil && errors.Is(err, timesheets.ErrUnavailable) {
+			p.mu.Lock()
+			p.err = err
+			p.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			fatal <- fmt.Errorf("open database: %w", err)
+			return
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			st.Close()
+			return
+		}
+		p.st = st
+		p.mu.Unlock()
+		logger.Info("database open", "attempts", attempt+1)
+		return
 	}
+}
+
+func (p *pendingStore) get() (timesheets.Store, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st == nil {
+		return nil, fmt.Errorf("database not open yet: %w", p.err)
+	}
+	return p.st, nil
+}
+
+func (p *pendingStore) Create(ctx context.Context, entries []timesheets.Entry) ([]timesheets.CreateResult, error) {
+	st, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	return st.Create(ctx, entries)
+}
+
+func (p *pendingStore) Get(ctx context.Context, id int64) (timesheets.Entry, error) {
+	st, err := p.get()
+	if err != nil {
+		return timesheets.Entry{}, err
+	}
+	return st.Get(ctx, id)
+}
+
+func (p *pendingStore) List(ctx context.Context, f timesheets.Filter) ([]timesheets.Entry, error) {
+	st, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	return st.List(ctx, f)
+}
+
+func (p *pendingStore) Delete(ctx context.Context, id int64) error {
+	st, err := p.get()
+	if err != nil {
+		return err
+	}
+	return st.Delete(ctx, id)
+}
+
+func (p *pendingStore) Approve(ctx context.Context, id int64, approver string, at time.Time) (timesheets.Entry, error) {
+	st, err := p.get()
+	if err != nil {
+		return timesheets.Entry{}, err
+	}
+	return st.Approve(ctx, id, approver, at)
+}
+
+func (p *pendingStore) Ping(ctx context.Context) error {
+	st, err := p.get()
+	if err != nil {
+		return err
+	}
+	return st.Ping(ctx)
+}
+
+func (p *pendingStore) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.st != nil {
+		return p.st.Close()
+	}
+	return nil
 }

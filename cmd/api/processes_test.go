@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
 )
@@ -31,19 +33,7 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 	pg := pgtest.New(t)
 	dbURL := pg.NewDatabase(t)
 	is := newDevIssuer(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "api")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
-	sp := v1alpha1.ScopePolicy{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ScopePolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: "timesheets"}, Spec: policy.Sample(is.Issuer(), devAudience)}
-	policyYAML, err := yaml.Marshal(sp)
-	require.NoError(t, err)
-	policyFile := filepath.Join(dir, "policy.yaml")
-	require.NoError(t, os.WriteFile(policyFile, policyYAML, 0o600))
+	bin, policyFile := buildAPI(t, is)
 
 	// Both start at once: the migrations must serialise between them.
 	var a, b *process
@@ -117,6 +107,75 @@ type process struct {
 	log              *strings.Builder
 	mu               sync.Mutex
 	waited           chan struct{}
+}
+
+// TestProbesWhileDatabaseDown runs the binary before its database is up:
+// the probe port answers at once, /healthz ok (alive: not to be restarted)
+// and /readyz 503 naming the database; API calls get 503 with Retry-After.
+// Once the database starts, the same process becomes ready and serves.
+func TestProbesWhileDatabaseDown(t *testing.T) {
+	pg := pgtest.New(t)
+	dbURL := pg.NewDatabase(t)
+	require.NoError(t, pg.Stop())
+	is := newDevIssuer(t)
+	bin, policyFile := buildAPI(t, is)
+
+	p := startProcess(t, bin, policyFile, dbURL)
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	require.Eventually(t, func() bool { code, _ := get(p.probeURL + "/healthz"); return code == 200 },
+		10*time.Second, 20*time.Millisecond, "healthz while the database is down:\n%s", p)
+	var body string // once the policy is in force, the database is what is missing
+	require.Eventually(t, func() bool {
+		var code int
+		code, body = get(p.probeURL + "/readyz")
+		return code == 503 && strings.Contains(body, "database not open yet")
+	}, 10*time.Second, 20*time.Millisecond, "readyz should name the database: %q", &body)
+
+	admin := (&stack{issuer: is}).token(t, "admin")
+	req, _ := http.NewRequest(http.MethodGet, p.apiURL+"/timesheets/1", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	require.Eventually(t, func() bool { // the policy's keys load while the database is awaited
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 503 && resp.Header.Get("Retry-After") != ""
+	}, 10*time.Second, 20*time.Millisecond, "503 with Retry-After while the database is down")
+
+	require.NoError(t, pg.Start())
+	p.waitReady(t)
+	status, _, err := p.upload(admin, uploadBatch("after-wait", 3))
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+	require.Equal(t, 3, p.countSource(t, admin, "after-wait"))
+}
+
+// buildAPI builds the binary and writes the sample policy for issuer is.
+func buildAPI(t *testing.T, is *devissuer.Server) (bin, policyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin = filepath.Join(dir, "api")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	sp := v1alpha1.ScopePolicy{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ScopePolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: "timesheets"}, Spec: policy.Sample(is.Issuer(), devAudience)}
+	policyYAML, err := yaml.Marshal(sp)
+	require.NoError(t, err)
+	policyFile = filepath.Join(dir, "policy.yaml")
+	require.NoError(t, os.WriteFile(policyFile, policyYAML, 0o600))
+	return bin, policyFile
 }
 
 // startProcess runs the API binary on free loopback ports.

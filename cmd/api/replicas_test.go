@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
+	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
 // TestReplicasShareOnePostgres runs two API replicas, each with its own
@@ -108,9 +109,10 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	})
 }
 
-// TestDatabaseDownAtStart: the API waits for a database that is not up yet,
-// then serves; an outage mid-run answers 503 with Retry-After, and the same
-// process recovers when the database is back.
+// TestDatabaseDownAtStart: the store of an API whose database is not up yet
+// answers ErrUnavailable (503) and fails readiness, then opens by itself;
+// an outage mid-run answers 503 with Retry-After, and the same process
+// recovers when the database is back.
 func TestDatabaseDownAtStart(t *testing.T) {
 	pg := pgtest.New(t)
 	dbURL := pg.NewDatabase(t)
@@ -118,21 +120,24 @@ func TestDatabaseDownAtStart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	opened := make(chan error, 1)
-	go func() {
-		st, err := openStore(ctx, dbURL, slog.New(slog.DiscardHandler))
-		if err == nil {
-			st.Close()
-		}
-		opened <- err
-	}()
-	select {
-	case err := <-opened:
-		t.Fatalf("openStore returned while the database was down: %v", err)
-	case <-time.After(1500 * time.Millisecond):
-	}
+	st, fatal, err := openStore(ctx, dbURL, slog.New(slog.DiscardHandler))
+	require.NoError(t, err, "an unavailable database is waited for, not an error")
+	defer st.Close()
+	require.ErrorIs(t, st.Ping(ctx), timesheets.ErrUnavailable)
+	require.ErrorContains(t, st.Ping(ctx), "database not open yet")
+	_, err = st.Get(ctx, 1)
+	require.ErrorIs(t, err, timesheets.ErrUnavailable)
+	time.Sleep(700 * time.Millisecond) // past the first retry: still waiting
+	require.ErrorIs(t, st.Ping(ctx), timesheets.ErrUnavailable)
 	require.NoError(t, pg.Start())
-	require.NoError(t, <-opened)
+	require.Eventually(t, func() bool { return st.Ping(ctx) == nil }, 20*time.Second, 50*time.Millisecond)
+	_, err = st.Get(ctx, 1)
+	require.ErrorIs(t, err, timesheets.ErrNotFound, "the opened store serves")
+	select {
+	case err := <-fatal:
+		t.Fatalf("fatal: %v", err)
+	default:
+	}
 
 	s := newStackWith(t, true, dbURL, newDevIssuer(t))
 	admin := s.token(t, "admin")

@@ -19,7 +19,7 @@ import (
 // runStandalone serves with the policy from a file (or the development
 // policy), without a cluster.
 func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
-	st, err := openStore(ctx, c.databaseURL, logger)
+	st, fatal, err := openStore(ctx, c.databaseURL, logger)
 	if err != nil {
 		return err
 	}
@@ -30,6 +30,7 @@ func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
 	defer keys.Close()
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return waitFatal(ctx, fatal) })
 	var initial *policy.Snapshot
 	if c.dev {
 		snap, devServer, err := startDevIssuer(ctx, c, logger)
