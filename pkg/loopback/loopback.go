@@ -9,9 +9,10 @@ import (
 )
 
 // Host reports whether host (a URL's Hostname) names this machine:
-// localhost, a *.localhost name, or a loopback address.
+// localhost or a loopback address. Not *.localhost: a resolver may send
+// such a name anywhere. The CRD's CEL rule for issuer URLs is the same.
 func Host(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
