@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,7 +32,10 @@ type KeyOptions struct {
 	// UnknownKIDInterval is the least time between two fetches caused by a
 	// token naming a kid the set lacks, so bogus kids cannot flood the issuer.
 	UnknownKIDInterval time.Duration
-	// RetryInterval is how soon a failed fetch is tried again.
+	// RetryInterval caps the wait after a failed fetch. Retries start at
+	// 500 ms (or RetryInterval, if smaller) and double, with jitter: a brief
+	// outage heals in about a second, a long one costs the issuer one
+	// request per RetryInterval, and replicas do not retry in step.
 	RetryInterval time.Duration
 	Logger        *slog.Logger
 }
@@ -197,10 +201,13 @@ func (ik *IssuerKeys) HasKID(kid string) bool {
 }
 
 func (ik *IssuerKeys) refreshLoop(ctx context.Context) {
-	for {
+	for failures := 0; ; {
 		wait := ik.opts.RefreshInterval
 		if err := ik.refresh(ctx); err != nil {
-			wait = ik.opts.RetryInterval
+			failures++
+			wait = retryDelay(failures, ik.opts.RetryInterval)
+		} else {
+			failures = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -208,6 +215,21 @@ func (ik *IssuerKeys) refreshLoop(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// firstRetry is the wait after the first failed fetch.
+const firstRetry = 500 * time.Millisecond
+
+// retryDelay is the wait after the n-th failed fetch in a row: it doubles
+// from firstRetry up to maxWait, and a random part ("equal jitter") puts it
+// between half of that and all of it.
+func retryDelay(n int, maxWait time.Duration) time.Duration {
+	d := min(firstRetry, maxWait)
+	for i := 1; i < n && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	return d/2 + rand.N(d/2+1)
 }
 
 // refreshUnknownKID fetches the keys again if the rate limit allows; it never

@@ -336,6 +336,19 @@ func TestKeys(t *testing.T) {
 		_, reason := v.Verify(context.Background(), snap, tok)
 		require.Equal(t, auth.ReasonKeysUnavailable, reason)
 	})
+	t.Run("a brief outage at start heals in about a second, not the full retry cap", func(t *testing.T) {
+		is := newIssuer(t)
+		is.setDown(true)
+		keys := auth.NewKeys(auth.KeyOptions{RetryInterval: time.Minute})
+		t.Cleanup(keys.Close)
+		snap, err := policy.Compile("t", 1, baseSpec(is))
+		require.NoError(t, err)
+		keys.Sync(snap.Issuers)
+		require.Eventually(t, func() bool { return keys.For(snap.Issuers[0]).Status().LastResult != "Pending" }, 5*time.Second, 10*time.Millisecond)
+		is.setDown(false)
+		// Retries wait 0.25-0.5 s, then 0.5-1 s, ...; a fixed interval would wait the whole minute.
+		require.Eventually(t, func() bool { return keys.Ready(snap.Issuers) == nil }, 10*time.Second, 20*time.Millisecond)
+	})
 	t.Run("issuer outage keeps cached keys working", func(t *testing.T) {
 		e := newEnv(t, nil)
 		e.is.setDown(true)
