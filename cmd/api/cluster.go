@@ -27,6 +27,10 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
 	}
+	tlsConfig, err := apiTLS(c, logger)
+	if err != nil {
+		return err
+	}
 	st, fatal, err := openStore(ctx, c.databaseURL, logger)
 	if err != nil {
 		return err
@@ -38,7 +42,7 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	defer keys.Close()
 
 	api := &server.Server{Name: "api", Addr: c.listenAddress, Logger: logger, ShutdownTimeout: shutdownTimeout,
-		Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger)}
+		Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger), TLS: tlsConfig}
 	return controller.Run(ctx, cfg, controller.Options{
 		Namespace: ns, Name: name,
 		Holder: holder, Keys: keys,

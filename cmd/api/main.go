@@ -27,6 +27,8 @@ type config struct {
 	devIssuerAddr  string
 	devCredentials string
 	tokenCacheSize int
+	tlsCertFile    string
+	tlsKeyFile     string
 	logLevel       string
 }
 
@@ -63,6 +65,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.devIssuerAddr, "dev-issuer-address", "127.0.0.1:9443", "loopback address of the development authorization server (with --dev)")
 	fs.StringVar(&c.devCredentials, "dev-credentials-dir", "./data/dev-credentials", "where --dev writes client credentials, one directory per client")
 	fs.IntVar(&c.tokenCacheSize, "token-cache-size", 10000, "verified tokens remembered until they expire (0 disables)")
+	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "serve the API over https with this PEM certificate (chain), reloaded when the file changes; with --tls-key-file")
+	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return c, usageError{err}
@@ -83,6 +87,9 @@ func parseFlags(args []string) (config, error) {
 		return c, usageError{errors.New("no policy: give --policy-file FILE, --policy NAMESPACE/NAME, or --dev for a local try-out")}
 	case c.dev && c.policyRef != "":
 		return c, usageError{errors.New("--dev runs without a cluster; use it with --policy-file or alone")}
+	}
+	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
+		return c, usageError{errors.New("give --tls-cert-file and --tls-key-file together")}
 	}
 	if c.tokenCacheSize < 0 {
 		return c, usageError{errors.New("--token-cache-size must not be negative")}

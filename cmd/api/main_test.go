@@ -21,6 +21,9 @@ func TestParseFlags(t *testing.T) {
 		{"dev with cluster", []string{"--dev", "--policy", "ns/n"}, "without a cluster"},
 		{"negative cache", []string{"--dev", "--token-cache-size", "-1"}, "must not be negative"},
 		{"stray argument", []string{"--dev", "extra"}, "unexpected arguments"},
+		{"tls pair", []string{"--dev", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"}, ""},
+		{"tls cert without key", []string{"--dev", "--tls-cert-file", "c.pem"}, "together"},
+		{"tls key without cert", []string{"--dev", "--tls-key-file", "k.pem"}, "together"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -159,6 +161,51 @@ func TestProbesWhileDatabaseDown(t *testing.T) {
 	require.Equal(t, 3, p.countSource(t, admin, "after-wait"))
 }
 
+// TestHTTPS: with --tls-cert-file and --tls-key-file the API speaks only
+// https, with the given certificate; a pair that does not match stops the
+// binary at start with a message naming the files.
+func TestHTTPS(t *testing.T) {
+	is := newDevIssuer(t)
+	bin, policyFile := buildAPI(t, is)
+	dir := t.TempDir()
+	certPEM, keyPEM, caPEM, err := devissuer.ThrowawayCert("127.0.0.1")
+	require.NoError(t, err)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
+	require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
+	dbURL := "sqlite://" + filepath.Join(dir, "timesheets.db")
+
+	p := startProcess(t, bin, policyFile, dbURL, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
+	p.waitReady(t) // the probe port stays plain http, for the kubelet
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(caPEM))
+	client := &http.Client{Timeout: 5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	httpsURL := strings.Replace(p.apiURL, "http://", "https://", 1)
+	req, _ := http.NewRequest(http.MethodGet, httpsURL+"/timesheets", nil)
+	req.Header.Set("Authorization", "Bearer "+(&stack{issuer: is}).token(t, "admin"))
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, 2, resp.ProtoMajor, "HTTP/2 over TLS")
+
+	resp, err = http.Get(p.apiURL + "/timesheets") // plain http to the TLS port
+	if err == nil {
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a plain-http request gets Go's 400, never the API")
+	}
+
+	_, otherKey, _, err := devissuer.ThrowawayCert("127.0.0.1")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(keyFile, otherKey, 0o600))
+	out, err := exec.Command(bin, "--policy-file", policyFile, "--database-url", dbURL, "--listen-address", freePort(t),
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "private key does not match public key")
+	require.Contains(t, string(out), keyFile)
+}
+
 // buildAPI builds the binary and writes the sample policy for issuer is.
 func buildAPI(t *testing.T, is *devissuer.Server) (bin, policyFile string) {
 	t.Helper()
@@ -179,11 +226,11 @@ func buildAPI(t *testing.T, is *devissuer.Server) (bin, policyFile string) {
 }
 
 // startProcess runs the API binary on free loopback ports.
-func startProcess(t *testing.T, bin, policyFile, dbURL string) *process {
+func startProcess(t *testing.T, bin, policyFile, dbURL string, extraArgs ...string) *process {
 	t.Helper()
 	api, probe, metrics := freePort(t), freePort(t), freePort(t)
-	cmd := exec.Command(bin, "--policy-file", policyFile, "--listen-address", api,
-		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"--policy-file", policyFile, "--listen-address", api,
+		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn"}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
 	p := &process{cmd: cmd, apiURL: "http://" + api, probeURL: "http://" + probe, log: &strings.Builder{}, waited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p, p

@@ -19,6 +19,10 @@ import (
 // runStandalone serves with the policy from a file (or the development
 // policy), without a cluster.
 func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
+	tlsConfig, err := apiTLS(c, logger)
+	if err != nil {
+		return err
+	}
 	st, fatal, err := openStore(ctx, c.databaseURL, logger)
 	if err != nil {
 		return err
@@ -75,7 +79,7 @@ func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
 		fmt.Fprintln(w, "ok")
 	})
 	for _, s := range []*server.Server{
-		{Name: "api", Addr: c.listenAddress, Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger)},
+		{Name: "api", Addr: c.listenAddress, Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger), TLS: tlsConfig},
 		{Name: "probes", Addr: c.probeAddress, Handler: probes},
 		{Name: "metrics", Addr: c.metricsAddress, Handler: promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})},
 	} {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/abc-inc/timesheets/pkg/auth"
+	"github.com/abc-inc/timesheets/pkg/certfile"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
@@ -20,6 +22,20 @@ func apiHandler(st timesheets.Store, holder *policy.Holder, keys *auth.Keys, cac
 	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Subject}).Register(mux)
 	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, cacheSize), Logger: logger, Realm: "timesheets"}
 	return server.Instrument(mux, guard.Wrap(mux))
+}
+
+// apiTLS is the API listener's TLS configuration when the flags name a
+// certificate (nil otherwise); the pair is read now, so a bad one fails at
+// start, before the database is waited for.
+func apiTLS(c config, logger *slog.Logger) (*tls.Config, error) {
+	if c.tlsCertFile == "" {
+		return nil, nil
+	}
+	certs, err := certfile.New(c.tlsCertFile, c.tlsKeyFile, logger)
+	if err != nil {
+		return nil, err
+	}
+	return certs.TLSConfig(), nil
 }
 
 // readiness fails until a policy is in force with its keys, and while the

@@ -21,13 +21,27 @@ import (
 // in PEM, for clients to trust: a test can then serve https where a pod
 // reaches it, as a real issuer does, without plain http.
 func ThrowawayTLS(hosts ...string) (*tls.Config, []byte, error) {
+	certPEM, keyPEM, caPEM, err := ThrowawayCert(hosts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, caPEM, nil
+}
+
+// ThrowawayCert is ThrowawayTLS in PEM: the serving certificate, its key and
+// the CA certificate, as a kubernetes.io/tls Secret and a CA bundle hold them.
+func ThrowawayCert(hosts ...string) (certPEM, keyPEM, caPEM []byte, err error) {
 	if len(hosts) == 0 {
-		return nil, nil, errors.New("devissuer: ThrowawayTLS needs at least one host")
+		return nil, nil, nil, errors.New("devissuer: a throwaway certificate needs at least one host")
 	}
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ca := &x509.Certificate{
 		SerialNumber:          serial(),
@@ -41,13 +55,13 @@ func ThrowawayTLS(hosts ...string) (*tls.Config, []byte, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("devissuer: CA certificate: %w", err)
+		return nil, nil, nil, fmt.Errorf("devissuer: CA certificate: %w", err)
 	}
 	ca, _ = x509.ParseCertificate(caDER)
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	leaf := &x509.Certificate{
 		SerialNumber: serial(),
@@ -66,13 +80,15 @@ func ThrowawayTLS(hosts ...string) (*tls.Config, []byte, error) {
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("devissuer: serving certificate: %w", err)
+		return nil, nil, nil, fmt.Errorf("devissuer: serving certificate: %w", err)
 	}
-	cfg := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}},
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	return cfg, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
 }
 
 func serial() *big.Int {

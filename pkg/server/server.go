@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,8 @@ type Server struct {
 	ShutdownTimeout time.Duration
 	// Listening, if set, receives the bound address once listening (tests use :0).
 	Listening func(addr net.Addr)
+	// TLS, if set, makes the server speak https (HTTP/2 included) with it.
+	TLS *tls.Config
 }
 
 // NeedLeaderElection is false: every replica serves.
@@ -48,10 +51,17 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         s.TLS,
 	}
-	s.Logger.Info("serving", "server", s.Name, "address", ln.Addr().String())
+	s.Logger.Info("serving", "server", s.Name, "address", ln.Addr().String(), "tls", s.TLS != nil)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if s.TLS != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("%s server: %w", s.Name, err)
