@@ -181,6 +181,27 @@ if render importer-configmap "${importer_base[@]}" --set importer.source.configM
 		fail "importer-configmap: --api-url or --source"
 	fi
 fi
+if render importer-tls "${importer_base[@]}" --set importer.source.configMap.name=entries \
+	--set tls.existingSecret=timesheets-tls --set trustedCA.configMap=api-ca; then
+	expect importer-tls objects
+	expect importer-tls restricted
+	expect importer-tls api
+	expect importer-tls importer
+	if grep -q -- '--api-url=https://timesheets.timesheets.svc:8080' "$work/importer-tls.yaml" &&
+		! grep -q -- '--allow-http-api' "$work/importer-tls.yaml" &&
+		grep -q -- '--tls-cert-file=/etc/timesheets/tls/tls.crt' "$work/importer-tls.yaml" &&
+		grep -q -- 'secretName: timesheets-tls' "$work/importer-tls.yaml" &&
+		grep -q -- 'appProtocol: https' "$work/importer-tls.yaml"; then
+		pass "importer-tls: the API serves https from the Secret; the importer calls https:// without --allow-http-api"
+	else
+		fail "importer-tls: TLS flags, Secret volume, appProtocol or the importer's https URL"
+	fi
+fi
+if grep -q -- '--allow-http-api' "$work/importer-configmap.yaml"; then
+	pass "importer-configmap: plain http to the Service is an explicit --allow-http-api"
+else
+	fail "importer-configmap: an http:// API URL without --allow-http-api"
+fi
 if render importer-claim "${importer_base[@]}" --set importer.source.existingClaim.name=exports \
 	--set importer.source.existingClaim.path=contractors/ --set persistence.existingClaim=timesheets-db; then
 	expect importer-claim objects
@@ -277,6 +298,7 @@ refuse "importer source over plain HTTP" "at '/importer/source/url'" "${importer
 refuse "importer audienceParam not an enum value" "at '/importer/oauth/audienceParam'" "${importer_base[@]}" \
 	--set importer.source.url=https://tool.example/entries --set importer.oauth.audienceParam=aud
 refuse "importer batch larger than an upload may be" "at '/importer/batchSize'" --set importer.batchSize=10000
+refuse "TLS Secret name that is not a DNS name" "at '/tls/existingSecret'" --set tls.existingSecret=API_TLS
 refuse "trusted CA ConfigMap name that is not a DNS name" "at '/trustedCA/configMap'" --set trustedCA.configMap=Issuer_CA
 refuse "credentials templated from values" "additional properties 'clientSecret' not allowed" \
 	--set importer.credentials.clientSecret=hunter2

@@ -138,7 +138,7 @@ Name of the SQLite PersistentVolumeClaim.
 In-cluster URL of the API Service.
 */}}
 {{- define "timesheets.apiURL" -}}
-{{- printf "http://%s.%s.svc:%d" (include "timesheets.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" (ne .Values.tls.existingSecret "")) (include "timesheets.fullname" .) .Release.Namespace (int .Values.service.port) }}
 {{- end }}
 
 {{/*
