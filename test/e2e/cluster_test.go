@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,9 +82,24 @@ func TestClusterScenario(t *testing.T) {
 	source := filepath.Join(dir, "entries.csv")
 	writeFile(t, source, csvSource(rows))
 	kubectl(t, kubeconfig, "create", "configmap", "contractor-hours", "-n", ns, "--from-file=entries.csv="+source)
-	caFile := filepath.Join(dir, "issuer-ca.crt")
-	writeFile(t, caFile, issuerCA)
-	kubectl(t, kubeconfig, "create", "configmap", "issuer-ca", "-n", ns, "--from-file=issuer-ca.crt="+caFile)
+	// The API serves https with a certificate for its Service's names, from
+	// a kubernetes.io/tls Secret; its CA and the issuer's are what the pods
+	// trust besides the system roots.
+	apiName := release + "-timesheets." + ns + ".svc"
+	apiCert, apiKey, apiCA, err := devissuer.ThrowawayCert(apiName, apiName+".cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"issuer-ca.crt": issuerCA, "api-ca.crt": apiCA, "tls.crt": apiCert, "tls.key": apiKey} {
+		writeFile(t, filepath.Join(dir, name), b)
+	}
+	kubectl(t, kubeconfig, "create", "secret", "tls", "api-tls", "-n", ns,
+		"--cert="+filepath.Join(dir, "tls.crt"), "--key="+filepath.Join(dir, "tls.key"))
+	kubectl(t, kubeconfig, "create", "configmap", "trusted-ca", "-n", ns,
+		"--from-file=issuer-ca.crt="+filepath.Join(dir, "issuer-ca.crt"), "--from-file=api-ca.crt="+filepath.Join(dir, "api-ca.crt"))
+	// The test reaches the pods by IP and checks the certificate by the Service's name.
+	apiClient = tlsClient(t, apiCA, apiName)
+	t.Cleanup(func() { apiClient = http.DefaultClient })
 	// The node has no storage provisioner: a statically provisioned volume
 	// for the SQLite claim, owned by the pods' user as a provisioner would
 	// leave it.
@@ -97,7 +113,8 @@ func TestClusterScenario(t *testing.T) {
 		"--set", "persistence.storageClass=-",
 		"--set", "importer.schedule=* * * * *",
 		"--set", "importer.backoffLimit=0",
-		"--set", "trustedCA.configMap=issuer-ca"},
+		"--set", "tls.existingSecret=api-tls",
+		"--set", "trustedCA.configMap=trusted-ca"},
 		importerValues(iss.TokenURL())...)...)
 	dep := deployment(t, ctx, c, ns)
 	policyName := policyFlag(t, dep.Spec.Template.Spec.Containers[0].Args, ns)
@@ -313,7 +330,7 @@ func podReady(p corev1.Pod) bool {
 	return false
 }
 
-func apiURL(p corev1.Pod) string     { return "http://" + p.Status.PodIP + ":" + port(p, "http") }
+func apiURL(p corev1.Pod) string     { return "https://" + p.Status.PodIP + ":" + port(p, "http") }
 func metricsURL(p corev1.Pod) string { return "http://" + p.Status.PodIP + ":" + port(p, "metrics") }
 
 func port(p corev1.Pod, name string) string {
