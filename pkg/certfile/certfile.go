@@ -25,7 +25,7 @@ type Reloader struct {
 
 	mu        sync.Mutex
 	cert      *tls.Certificate
-	stamp     string // what the files looked like when cert was read
+	stamp     string // digest of the files cert was parsed from
 	checkedAt time.Time
 }
 
@@ -36,7 +36,11 @@ func New(certFile, keyFile string, logger *slog.Logger) (*Reloader, error) {
 		logger = slog.Default()
 	}
 	r := &Reloader{certFile: certFile, keyFile: keyFile, logger: logger, now: time.Now}
-	cert, stamp, err := r.read()
+	certPEM, keyPEM, stamp, err := r.readFiles()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := r.parse(certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +61,8 @@ func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	defer r.mu.Unlock()
 	if now := r.now(); now.Sub(r.checkedAt) >= CheckInterval {
 		r.checkedAt = now
-		if _, _, stamp, err := r.readFiles(); err == nil && stamp != r.stamp {
-			cert, stamp, err := r.read()
+		if certPEM, keyPEM, stamp, err := r.readFiles(); err == nil && stamp != r.stamp {
+			cert, err := r.parse(certPEM, keyPEM)
 			if err != nil {
 				r.logger.Error("TLS certificate files changed but cannot be used; serving the previous certificate", "error", err)
 			} else {
@@ -70,16 +74,12 @@ func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	return r.cert, nil
 }
 
-func (r *Reloader) read() (*tls.Certificate, string, error) {
-	certPEM, keyPEM, stamp, err := r.readFiles()
-	if err != nil {
-		return nil, "", err
-	}
+func (r *Reloader) parse(certPEM, keyPEM []byte) (*tls.Certificate, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, "", fmt.Errorf("TLS certificate %s and key %s: %w", r.certFile, r.keyFile, err)
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", r.certFile, r.keyFile, err)
 	}
-	return &cert, stamp, nil
+	return &cert, nil
 }
 
 // readFiles reads both files (through symlinks, as a Secret mount's ..data
