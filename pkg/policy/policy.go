@@ -323,7 +323,7 @@ func checkURL(raw string) error {
 	if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
 		return fmt.Errorf("%q must not carry user info, a query or a fragment", raw)
 	}
-	return CheckKeyURL(raw)
+	return checkKeyURL(u, raw)
 }
 
 // CheckKeyURL refuses a URL that signing keys (a JWKS, or the discovery
@@ -335,6 +335,11 @@ func CheckKeyURL(raw string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %v", raw, err)
 	}
+	return checkKeyURL(u, raw)
+}
+
+// checkKeyURL is CheckKeyURL on a URL already parsed from raw.
+func checkKeyURL(u *url.URL, raw string) error {
 	switch {
 	case u.Scheme == "https" && u.Host != "":
 		return nil
