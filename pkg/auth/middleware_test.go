@@ -324,12 +324,9 @@ func TestKeys(t *testing.T) {
 	t.Run("keys never fetched: 503 keys_unavailable", func(t *testing.T) {
 		is := newIssuer(t)
 		is.setDown(true)
-		keys := auth.NewKeys(auth.KeyOptions{RetryInterval: time.Hour})
-		t.Cleanup(keys.Close)
 		snap, err := policy.Compile("t", 1, baseSpec(is))
 		require.NoError(t, err)
-		keys.Sync(snap.Issuers)
-		require.Eventually(t, func() bool { return keys.For(snap.Issuers[0]).Status().LastResult != "Pending" }, 5*time.Second, 10*time.Millisecond)
+		keys := keysAfterFirstFetch(t, time.Hour, snap.Issuers)
 		require.Error(t, keys.Ready(snap.Issuers))
 		v := auth.NewVerifier(keys, 10)
 		tok := is.sign(t, jwt.SigningMethodRS256, "rsa-1", jwt.MapClaims{"iss": is.iss(), "aud": audience, "exp": time.Now().Add(time.Hour).Unix()})
@@ -339,12 +336,9 @@ func TestKeys(t *testing.T) {
 	t.Run("a brief outage at start heals in about a second, not the full retry cap", func(t *testing.T) {
 		is := newIssuer(t)
 		is.setDown(true)
-		keys := auth.NewKeys(auth.KeyOptions{RetryInterval: time.Minute})
-		t.Cleanup(keys.Close)
 		snap, err := policy.Compile("t", 1, baseSpec(is))
 		require.NoError(t, err)
-		keys.Sync(snap.Issuers)
-		require.Eventually(t, func() bool { return keys.For(snap.Issuers[0]).Status().LastResult != "Pending" }, 5*time.Second, 10*time.Millisecond)
+		keys := keysAfterFirstFetch(t, time.Minute, snap.Issuers)
 		is.setDown(false)
 		// Retries wait 0.25-0.5 s, then 0.5-1 s, ...; a fixed interval would wait the whole minute.
 		require.Eventually(t, func() bool { return keys.Ready(snap.Issuers) == nil }, 10*time.Second, 20*time.Millisecond)
@@ -406,16 +400,32 @@ func TestKeys(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(handler)
 			t.Cleanup(srv.Close)
-			keys := auth.NewKeys(auth.KeyOptions{RetryInterval: time.Hour})
-			t.Cleanup(keys.Close)
 			iss := policy.Issuer{URL: srv.URL + "/"}
-			keys.Sync([]policy.Issuer{iss})
-			require.Eventually(t, func() bool { return keys.For(iss).Status().LastResult != "Pending" }, 5*time.Second, 10*time.Millisecond)
+			keys := keysAfterFirstFetch(t, time.Hour, []policy.Issuer{iss})
 			st := keys.For(iss).Status()
 			require.Contains(t, st.LastResult, `"http://0.0.0.0:9/jwks.json" must use https`)
 			require.Error(t, keys.Ready([]policy.Issuer{iss}))
 		})
 	}
+}
+
+// keysAfterFirstFetch starts a key store for issuers, retrying failed
+// fetches at most every retryCap, and waits until every first fetch has a
+// result, good or bad.
+func keysAfterFirstFetch(t *testing.T, retryCap time.Duration, issuers []policy.Issuer) *auth.Keys {
+	t.Helper()
+	keys := auth.NewKeys(auth.KeyOptions{RetryInterval: retryCap})
+	t.Cleanup(keys.Close)
+	keys.Sync(issuers)
+	require.Eventually(t, func() bool {
+		for _, is := range issuers {
+			if keys.For(is).Status().LastResult == "Pending" {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond)
+	return keys
 }
 
 func TestCachedTokenFollowsPolicyAndKeys(t *testing.T) {
