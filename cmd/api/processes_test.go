@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -177,10 +175,8 @@ func TestHTTPS(t *testing.T) {
 
 	p := startProcess(t, bin, policyFile, dbURL, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	p.waitReady(t) // the probe port stays plain http, for the kubelet
-	roots := x509.NewCertPool()
-	require.True(t, roots.AppendCertsFromPEM(caPEM))
-	client := &http.Client{Timeout: 5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	client, err := devissuer.TrustingClient(caPEM, "", 5*time.Second)
+	require.NoError(t, err)
 	httpsURL := strings.Replace(p.apiURL, "http://", "https://", 1)
 	req, _ := http.NewRequest(http.MethodGet, httpsURL+"/timesheets", nil)
 	req.Header.Set("Authorization", "Bearer "+(&stack{issuer: is}).token(t, "admin"))

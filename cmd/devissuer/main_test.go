@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -102,9 +99,8 @@ func TestRunTLS(t *testing.T) {
 
 	caPEM, err := os.ReadFile(caFile)
 	require.NoError(t, err)
-	roots := x509.NewCertPool()
-	require.True(t, roots.AppendCertsFromPEM(caPEM))
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	client, err := devissuer.TrustingClient(caPEM, "", 5*time.Second)
+	require.NoError(t, err)
 	secret, err := os.ReadFile(filepath.Join(dir, "creds", "importer", "client-secret"))
 	require.NoError(t, err)
 	cc := clientcredentials.Config{ClientID: "importer", ClientSecret: string(secret), TokenURL: s.TokenURL(),

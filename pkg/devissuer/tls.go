@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -89,6 +90,19 @@ func ThrowawayCert(hosts ...string) (certPEM, keyPEM, caPEM []byte, err error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
+}
+
+// TrustingClient is an HTTP client (HTTP/2 where the server offers it) that
+// trusts only the CA in caPEM, such as ThrowawayCert's. With serverName set,
+// it checks the server's certificate for that name whatever address it
+// dials, as a test reaching a pod by IP must.
+func TrustingClient(caPEM []byte, serverName string, timeout time.Duration) (*http.Client, error) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("devissuer: no certificate in the CA PEM")
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}}}, nil
 }
 
 func serial() *big.Int {

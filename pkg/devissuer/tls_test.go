@@ -25,9 +25,8 @@ func TestTLS(t *testing.T) {
 	require.True(t, strings.HasPrefix(s.URL(), "https://127.0.0.1:"), s.URL())
 	assert.Equal(t, s.URL()+"/", s.Issuer())
 
-	roots := x509.NewCertPool()
-	require.True(t, roots.AppendCertsFromPEM(caPEM))
-	trusting := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	trusting, err := devissuer.TrustingClient(caPEM, "", 5*time.Second)
+	require.NoError(t, err)
 	resp, err := trusting.Get(s.URL() + devissuer.DiscoveryPath)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -98,7 +98,9 @@ func TestClusterScenario(t *testing.T) {
 	kubectl(t, kubeconfig, "create", "configmap", "trusted-ca", "-n", ns,
 		"--from-file=issuer-ca.crt="+filepath.Join(dir, "issuer-ca.crt"), "--from-file=api-ca.crt="+filepath.Join(dir, "api-ca.crt"))
 	// The test reaches the pods by IP and checks the certificate by the Service's name.
-	apiClient = tlsClient(t, apiCA, apiName)
+	if apiClient, err = devissuer.TrustingClient(apiCA, apiName, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { apiClient = http.DefaultClient })
 	// The node has no storage provisioner: a statically provisioned volume
 	// for the SQLite claim, owned by the pods' user as a provisioner would

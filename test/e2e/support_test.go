@@ -11,8 +11,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -286,18 +284,6 @@ func listAll(t testing.TB, apiURL, token string) []timesheets.Entry {
 // apiClient sends call's requests; the cluster test swaps in one that
 // trusts the API's CA (tlsClient).
 var apiClient = http.DefaultClient
-
-// tlsClient trusts only caPEM and checks the server's certificate for
-// serverName, whatever address it dials.
-func tlsClient(t testing.TB, caPEM []byte, serverName string) *http.Client {
-	t.Helper()
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatal("no certificate in the CA PEM")
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}}}
-}
 
 // call sends one request with a bearer token and returns status and body.
 func call(t testing.TB, method, url, token string, body []byte) (int, []byte) {
