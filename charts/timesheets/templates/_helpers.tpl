@@ -138,7 +138,14 @@ Name of the SQLite PersistentVolumeClaim.
 In-cluster URL of the API Service.
 */}}
 {{- define "timesheets.apiURL" -}}
-{{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" (ne .Values.tls.existingSecret "")) (include "timesheets.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- printf "%s://%s.%s.svc:%d" (include "timesheets.apiScheme" .) (include "timesheets.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- end }}
+
+{{/*
+What the API speaks: https when tls.existingSecret names its certificate.
+*/}}
+{{- define "timesheets.apiScheme" -}}
+{{- ternary "https" "http" (ne .Values.tls.existingSecret "") }}
 {{- end }}
 
 {{/*
