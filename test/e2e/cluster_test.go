@@ -352,24 +352,15 @@ func nextImporterRun(t testing.TB, ctx context.Context, kubeconfig string, c cli
 	// A schedule of every minute: the next run starts within 60s, and
 	// may wait for the API (the importer retries within its --timeout).
 	eventually(t, 4*time.Minute, "the next scheduled importer run to finish", func() error {
-		var jobs batchv1.JobList
-		if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+		j, err := firstJobAfter(ctx, c, ns, since)
+		if err != nil {
 			return err
 		}
-		slices.SortFunc(jobs.Items, func(a, b batchv1.Job) int {
-			return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
-		})
-		for _, j := range jobs.Items {
-			if !j.CreationTimestamp.Time.After(since) {
-				continue
-			}
-			if j.Status.Succeeded+j.Status.Failed == 0 || j.Status.Active > 0 {
-				return fmt.Errorf("job %s still running", j.Name)
-			}
-			job = j
-			return nil
+		if j.Status.Succeeded+j.Status.Failed == 0 || j.Status.Active > 0 {
+			return fmt.Errorf("job %s still running", j.Name)
 		}
-		return errors.New("no run since " + since.Format(time.TimeOnly))
+		job = *j
+		return nil
 	})
 	var pods corev1.PodList
 	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"job-name": job.Name}); err != nil || len(pods.Items) != 1 {
@@ -393,19 +384,32 @@ func waitJobCreated(t testing.TB, ctx context.Context, c client.Client, ns strin
 	t.Helper()
 	var job batchv1.Job
 	eventually(t, 2*time.Minute, "the next scheduled Job", func() error {
-		var jobs batchv1.JobList
-		if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+		j, err := firstJobAfter(ctx, c, ns, since)
+		if err != nil {
 			return err
 		}
-		for _, j := range jobs.Items {
-			if j.CreationTimestamp.Time.After(since) {
-				job = j
-				return nil
-			}
-		}
-		return errors.New("none yet")
+		job = *j
+		return nil
 	})
 	return job
+}
+
+// firstJobAfter is the earliest Job in ns created after since; an error
+// when there is none yet.
+func firstJobAfter(ctx context.Context, c client.Client, ns string, since time.Time) (*batchv1.Job, error) {
+	var jobs batchv1.JobList
+	if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(jobs.Items, func(a, b batchv1.Job) int {
+		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+	})
+	for i, j := range jobs.Items {
+		if j.CreationTimestamp.Time.After(since) {
+			return &jobs.Items[i], nil
+		}
+	}
+	return nil, errors.New("no Job since " + since.Format(time.TimeOnly))
 }
 
 // podLogs returns a container's output (kubectl logs, through the
