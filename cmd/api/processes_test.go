@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
@@ -195,7 +195,7 @@ func TestHTTPS(t *testing.T) {
 	_, otherKey, _, err := devissuer.ThrowawayCert("127.0.0.1")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(keyFile, otherKey, 0o600))
-	out, err := exec.Command(bin, "--policy-file", policyFile, "--database-url", dbURL, "--listen-address", freePort(t),
+	out, err := exec.Command(bin, "--policy-file", policyFile, "--database-url", dbURL, "--listen-address", apitest.FreeAddr(t),
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "private key does not match public key")
@@ -224,7 +224,7 @@ func buildAPI(t *testing.T, is *devissuer.Server) (bin, policyFile string) {
 // startProcess runs the API binary on free loopback ports.
 func startProcess(t *testing.T, bin, policyFile, dbURL string, extraArgs ...string) *process {
 	t.Helper()
-	api, probe, metrics := freePort(t), freePort(t), freePort(t)
+	api, probe, metrics := apitest.FreeAddr(t), apitest.FreeAddr(t), apitest.FreeAddr(t)
 	cmd := exec.Command(bin, append([]string{"--policy-file", policyFile, "--listen-address", api,
 		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn"}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
@@ -329,12 +329,4 @@ func uploadBatch(source string, n int) string {
 		entries[i] = fmt.Sprintf(`{"user_type":"Contractor","user_id":"c-%d","date":"2021-04-%02dT08:00:00Z","project":"P","hours":3,"source":%q,"external_id":"e-%d"}`, i%50, i%28+1, source, i)
 	}
 	return "[" + strings.Join(entries, ",") + "]"
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
 }

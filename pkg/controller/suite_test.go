@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -267,7 +268,7 @@ func startReplica(t *testing.T, ns, name string, tweak func(*Options)) *replica 
 	addr := make(chan string, 1)
 	api := &server.Server{Name: "api", Addr: "127.0.0.1:0", Handler: mw.Wrap(ok), Logger: logger,
 		ShutdownTimeout: time.Second, Listening: func(a net.Addr) { addr <- a.String() }}
-	r.probe = freeAddr(t)
+	r.probe = apitest.FreeAddr(t)
 
 	o := Options{
 		Namespace: ns, Name: name, Holder: r.holder, Keys: r.keys,
@@ -307,16 +308,6 @@ func (r *replica) stop() {
 		case <-time.After(15 * time.Second):
 		}
 	})
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}

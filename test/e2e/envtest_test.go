@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
@@ -74,7 +75,7 @@ func TestInstallOnAPIServer(t *testing.T) {
 	create(t, ctx, admin, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "contractor-hours"},
 		Data: map[string]string{"entries.csv": string(csvSource(rows))}})
 
-	apiAddr := freeAddr(t)
+	apiAddr := apitest.FreeAddr(t)
 	apiURL := "http://" + apiAddr
 	helm(t, adminKubeconfig, append([]string{"install", release, filepath.Join(repoRoot(t), "charts", "timesheets"), "-n", ns,
 		"--set", "importer.apiURL=" + apiURL}, importerValues(iss.TokenURL())...)...)
@@ -285,7 +286,7 @@ func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep app
 	if len(ctr.Command) != 1 || ctr.Command[0] != "/api" {
 		t.Fatalf("the Deployment runs %v; want [/api]", ctr.Command)
 	}
-	probe, metrics := freeAddr(t), freeAddr(t)
+	probe, metrics := apitest.FreeAddr(t), apitest.FreeAddr(t)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -346,17 +345,6 @@ func authFailures(t testing.TB, metrics []byte, reason string) float64 {
 		}
 	}
 	return sum
-}
-
-// freeAddr returns a free loopback host:port.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // buildBinaries builds cmd/api and cmd/importer as the Dockerfile does
