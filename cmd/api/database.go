@@ -71,7 +71,7 @@ func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger
 		wait = min(wait*2, 30*time.Second)
 
 		st, err := store.Open(ctx, url, store.Options{Logger: logger})
-		if err != nil && errors.Is(err, timesheets.ErrUnavailable) {
+		if errors.Is(err, timesheets.ErrUnavailable) {
 			p.mu.Lock()
 			p.err = err
 			p.mu.Unlock()
