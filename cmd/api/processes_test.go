@@ -23,6 +23,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 // TestTwoProcessesOnePostgres runs the real binary twice on one PostgreSQL
@@ -104,8 +105,7 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 type process struct {
 	cmd              *exec.Cmd
 	apiURL, probeURL string
-	log              *strings.Builder
-	mu               sync.Mutex
+	out              syncbuf.Buffer // stdout and stderr
 	waited           chan struct{}
 }
 
@@ -131,7 +131,7 @@ func TestProbesWhileDatabaseDown(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	require.Eventually(t, func() bool { code, _ := get(p.probeURL + "/healthz"); return code == 200 },
-		10*time.Second, 20*time.Millisecond, "healthz while the database is down:\n%s", p)
+		10*time.Second, 20*time.Millisecond, "healthz while the database is down:\n%s", &p.out)
 	var body string // once the policy is in force, the database is what is missing
 	require.Eventually(t, func() bool {
 		var code int
@@ -228,30 +228,18 @@ func startProcess(t *testing.T, bin, policyFile, dbURL string, extraArgs ...stri
 	cmd := exec.Command(bin, append([]string{"--policy-file", policyFile, "--listen-address", api,
 		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn"}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
-	p := &process{cmd: cmd, apiURL: "http://" + api, probeURL: "http://" + probe, log: &strings.Builder{}, waited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
+	p := &process{cmd: cmd, apiURL: "http://" + api, probeURL: "http://" + probe, waited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	require.NoError(t, cmd.Start())
 	go func() { _ = cmd.Wait(); close(p.waited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-p.waited
 		if t.Failed() {
-			t.Logf("api %s output:\n%s", api, p.String())
+			t.Logf("api %s output:\n%s", api, p.out.String())
 		}
 	})
 	return p
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
-
-func (p *process) String() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
 }
 
 func (p *process) waitReady(t *testing.T) {
@@ -263,7 +251,7 @@ func (p *process) waitReady(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond, "readyz of %s:\n%s", p.apiURL, p)
+	}, 30*time.Second, 50*time.Millisecond, "readyz of %s:\n%s", p.apiURL, &p.out)
 }
 
 // kill sends SIGKILL: no shutdown, no rollback by the process itself.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +17,12 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/abc-inc/timesheets/pkg/devissuer"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "creds")
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	srvc := make(chan *devissuer.Server, 1)
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package devissuer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,24 +30,6 @@ var testClients = []devissuer.Client{
 	{ID: "importer", Secret: "importer-secret", Scopes: []string{"batch:upload"}},
 	{ID: "admin", Secret: "p@ss:w+rd/ %&=é", Scopes: allScopes},
 	{ID: "other", Secret: "other-secret", Scopes: []string{"read:timesheets"}, Audiences: []string{otherAudience}},
-}
-
-// syncBuffer collects log output from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start runs a server for the test; zero fields of cfg get test defaults.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/abc-inc/timesheets/pkg/devissuer"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 func TestTokenEndpoint(t *testing.T) {
@@ -263,7 +264,7 @@ func TestTokenTTL(t *testing.T) {
 
 // Neither a secret nor a token may reach the log.
 func TestLogsNoSecrets(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := start(t, devissuer.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	admin := testClients[1]
 	var tokens []string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 // writeCSV writes n generated rows (with tool ids idPrefix+i, or none) and
@@ -46,7 +47,7 @@ func writeCSV(tb testing.TB, dir string, n int, idPrefix string) (string, int64)
 func BenchmarkImport(b *testing.B) {
 	api := apitest.Start(b, apitest.Options{})
 	path, _ := writeCSV(b, b.TempDir(), b.N, fmt.Sprintf("b%d-", b.N))
-	cfg := config(b, api, path, &logBuffer{})
+	cfg := config(b, api, path, &syncbuf.Buffer{})
 	cfg.BatchSize = 500
 	b.ResetTimer()
 	start := time.Now()

@@ -1,7 +1,6 @@
 package importer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,36 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
-// logBuffer collects the run's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // records returns the log records with this message.
-func (b *logBuffer) records(msg string) []map[string]any {
+func records(logs *syncbuf.Buffer, msg string) []map[string]any {
 	var out []map[string]any
-	for _, line := range strings.Split(b.String(), "\n") {
+	for _, line := range strings.Split(logs.String(), "\n") {
 		if line == "" {
 			continue
 		}
@@ -58,7 +39,7 @@ func fastBackoff() *importer.Backoff {
 }
 
 // config is a run against api with the importer client's credentials.
-func config(t testing.TB, api *apitest.API, source string, logs *logBuffer) importer.Config {
+func config(t testing.TB, api *apitest.API, source string, logs *syncbuf.Buffer) importer.Config {
 	t.Helper()
 	return importer.Config{
 		Source:         source,

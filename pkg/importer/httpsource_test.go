@@ -10,6 +10,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 // tool is the contractors' tool: 3 pages of 40 entries behind a bearer
@@ -65,7 +66,7 @@ func TestHTTPSource(t *testing.T) {
 	src, requests := tool(t, token)
 	tokenFile := writeFile(t, filepath.Join(t.TempDir(), "tool-token"), token+"\n")
 
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, src, logs)
 	cfg.SourceName = ""
 	cfg.SourceTokenFile = tokenFile
@@ -89,7 +90,7 @@ func TestHTTPSource(t *testing.T) {
 	wantSummary(t, s, 120, 0, 120, 0, 0)
 
 	t.Run("wrong token", func(t *testing.T) {
-		cfg := config(t, api, src, &logBuffer{})
+		cfg := config(t, api, src, &syncbuf.Buffer{})
 		cfg.SourceTokenFile = writeFile(t, filepath.Join(t.TempDir(), "t"), "nope")
 		s := run(t, cfg)
 		if s.ExitCode() != importer.ExitFailed || !strings.Contains(s.Err.Error(), "401") || !strings.Contains(s.Err.Error(), "--source-token-file") {
@@ -97,7 +98,7 @@ func TestHTTPSource(t *testing.T) {
 		}
 	})
 	t.Run("next page elsewhere", func(t *testing.T) {
-		cfg := config(t, api, src+"?page=evil", &logBuffer{})
+		cfg := config(t, api, src+"?page=evil", &syncbuf.Buffer{})
 		cfg.SourceTokenFile = tokenFile
 		s := run(t, cfg)
 		if s.Err == nil || !strings.Contains(s.Err.Error(), "refusing to send the token elsewhere") {
@@ -105,7 +106,7 @@ func TestHTTPSource(t *testing.T) {
 		}
 	})
 	t.Run("pages loop", func(t *testing.T) {
-		cfg := config(t, api, src+"?page=loop", &logBuffer{})
+		cfg := config(t, api, src+"?page=loop", &syncbuf.Buffer{})
 		cfg.SourceTokenFile = tokenFile
 		s := run(t, cfg)
 		if s.Err == nil || !strings.Contains(s.Err.Error(), "loop") {
@@ -113,7 +114,7 @@ func TestHTTPSource(t *testing.T) {
 		}
 	})
 	t.Run("missing token file", func(t *testing.T) {
-		cfg := config(t, api, src, &logBuffer{})
+		cfg := config(t, api, src, &syncbuf.Buffer{})
 		cfg.SourceTokenFile = filepath.Join(t.TempDir(), "absent")
 		if s := run(t, cfg); s.ExitCode() != importer.ExitConfig {
 			t.Fatalf("exit %d, err %v", s.ExitCode(), s.Err)

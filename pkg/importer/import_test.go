@@ -17,6 +17,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 func TestImportFormats(t *testing.T) {
@@ -35,7 +36,7 @@ func TestImportFormats(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeFile(t, filepath.Join(dir, c.file), c.content)
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			cfg := config(t, api, path, logs)
 			cfg.BatchSize = 150
 			s := run(t, cfg)
@@ -57,7 +58,7 @@ func TestImportFormats(t *testing.T) {
 		writeFile(t, filepath.Join(dir, "d.csv"), csvOf(genRows(1300, "")[1200:]))
 		writeFile(t, filepath.Join(dir, ".hidden.csv"), "garbage")
 		writeFile(t, filepath.Join(dir, "notes.txt"), "garbage")
-		logs := &logBuffer{}
+		logs := &syncbuf.Buffer{}
 		s := run(t, config(t, api, dir, logs))
 		wantSummary(t, s, 1300, 100, 1200, 0, 0)
 		if n := api.Count(t); n != 1300 {
@@ -77,7 +78,7 @@ func TestImportFormats(t *testing.T) {
 func TestSecondRunCreatesNothing(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "entries.csv"), csvOf(genRows(1000, "tool-")))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	wantSummary(t, run(t, cfg), 1000, 1000, 0, 0, 0)
 	tokensAfterFirst := api.TokenRequests()
@@ -122,7 +123,7 @@ func TestKilledRunThenRerun(t *testing.T) {
 	const n = 5000
 	path := writeFile(t, filepath.Join(t.TempDir(), "entries.ndjson"), ndjsonOf(genRows(n, "")))
 
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -161,7 +162,7 @@ func TestKilledRunThenRerun(t *testing.T) {
 func TestWrongSecret(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(10, "")))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	const secret = "definitely-the-wrong-secret-8c1f"
 	writeFile(t, filepath.Join(cfg.CredentialsDir, importer.ClientSecretFile), secret+"\n")
@@ -191,7 +192,7 @@ func TestWrongSecret(t *testing.T) {
 func TestMissingScope(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(10, "")))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	cfg.CredentialsDir = api.Credentials(t, apitest.ReaderClient) // read:timesheets only
 
@@ -212,7 +213,7 @@ func TestMissingScope(t *testing.T) {
 func TestUnavailableThenRecovers(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(1000, "")))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	cfg.InFlight = 1 // the two 503s hit the same batch
 	api.FailUploads(2, "1")
@@ -229,7 +230,7 @@ func TestUnavailableThenRecovers(t *testing.T) {
 	if n := api.Count(t); n != 1000 {
 		t.Fatalf("store holds %d entries, want 1000", n)
 	}
-	if len(logs.records("retrying")) != 2 {
+	if len(records(logs, "retrying")) != 2 {
 		t.Fatalf("want 2 retry log lines:\n%s", logs)
 	}
 }
@@ -237,7 +238,7 @@ func TestUnavailableThenRecovers(t *testing.T) {
 func TestUnavailableBeyondAttempts(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(10, "")))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	api.FailUploads(100, "")
 	s := run(t, cfg)
@@ -258,7 +259,7 @@ func TestBadRows(t *testing.T) {
 		"6,c-1,2024-03-03T09:00:00Z,\"Store\"Zero,1\n" + // line 7: malformed CSV
 		"7,c-2,2024-03-03T09:00:00Z,StoreZero,8\n"
 	path := writeFile(t, filepath.Join(t.TempDir(), "bad.csv"), csv)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	s := run(t, config(t, api, path, logs))
 	wantSummary(t, s, 7, 2, 0, 5, 0)
 	if s.ExitCode() != importer.ExitFailed {
@@ -272,7 +273,7 @@ func TestBadRows(t *testing.T) {
 		path + ":7 (record 6)": "malformed CSV",
 	}
 	got := map[string]string{}
-	for _, r := range logs.records("entry rejected") {
+	for _, r := range records(logs, "entry rejected") {
 		got[r["at"].(string)] = r["reason"].(string)
 	}
 	for at, reason := range want {
@@ -289,11 +290,11 @@ func TestBadRows(t *testing.T) {
 			"  {\n    \"id\": \"j2\",\n    \"user_id\": \"c-1\",\n    \"year\": 2024,\n    \"week\": 60,\n    \"project\": \"P\",\n    \"hours\": 1\n  },\n" +
 			"  \"not an object\"\n]\n"
 		path := writeFile(t, filepath.Join(t.TempDir(), "bad.json"), js)
-		logs := &logBuffer{}
+		logs := &syncbuf.Buffer{}
 		s := run(t, config(t, api, path, logs))
 		wantSummary(t, s, 3, 1, 0, 2, 0)
 		got := map[string]string{}
-		for _, r := range logs.records("entry rejected") {
+		for _, r := range records(logs, "entry rejected") {
 			got[r["at"].(string)] = r["reason"].(string)
 		}
 		if !strings.Contains(got[path+":3 (record 2)"], "week: 60 is not an ISO week") ||
@@ -306,7 +307,7 @@ func TestBadRows(t *testing.T) {
 func TestMissingCredentials(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(3, "")))
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	cfg.CredentialsDir = filepath.Join(t.TempDir(), "nowhere")
 	s := run(t, cfg)
@@ -334,7 +335,7 @@ func TestConfigErrors(t *testing.T) {
 		"user type":          func(c *importer.Config) { c.UserType = "Robot" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := config(t, api, path, &logBuffer{})
+			cfg := config(t, api, path, &syncbuf.Buffer{})
 			mutate(&cfg)
 			if s := run(t, cfg); s.ExitCode() != importer.ExitConfig {
 				t.Fatalf("exit %d (%v), want 2", s.ExitCode(), s.Err)
@@ -342,7 +343,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	t.Run("csv header lacks a mapped column", func(t *testing.T) {
-		cfg := config(t, api, path, &logBuffer{})
+		cfg := config(t, api, path, &syncbuf.Buffer{})
 		m, _ := importer.ParseMapping([]string{"hours=duration"})
 		cfg.Mapping = m
 		s := run(t, cfg)
@@ -356,7 +357,7 @@ func TestDryRun(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	csv := csvOf(genRows(1200, "")) + ",c-1,2024-01-01T00:00:00Z,P,-1\n"
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csv)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := config(t, api, path, logs)
 	cfg.DryRun = true
 	cfg.CredentialsDir = filepath.Join(t.TempDir(), "absent") // not read
@@ -376,7 +377,7 @@ func TestDryRun(t *testing.T) {
 func TestIssuerDiscoveryAndResourceParam(t *testing.T) {
 	api := apitest.Start(t, apitest.Options{})
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.ndjson"), ndjsonOf(genRows(20, "")))
-	cfg := config(t, api, path, &logBuffer{})
+	cfg := config(t, api, path, &syncbuf.Buffer{})
 	cfg.TokenURL = ""
 	cfg.Issuer = api.Issuer.Issuer()
 	cfg.AudienceParam = importer.AudienceParamResource
@@ -406,7 +407,7 @@ func TestTokenFetchedAgainOn401(t *testing.T) {
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(1000, "")))
 
 	t.Run("recovers", func(t *testing.T) {
-		cfg := config(t, api, path, &logBuffer{})
+		cfg := config(t, api, path, &syncbuf.Buffer{})
 		cfg.InFlight = 1
 		cfg.HTTPClient = &http.Client{Transport: &tamper{n: 1}}
 		before := api.TokenRequests()
@@ -417,7 +418,7 @@ func TestTokenFetchedAgainOn401(t *testing.T) {
 		}
 	})
 	t.Run("gives up after one new token", func(t *testing.T) {
-		cfg := config(t, api, path, &logBuffer{})
+		cfg := config(t, api, path, &syncbuf.Buffer{})
 		cfg.InFlight = 1
 		cfg.HTTPClient = &http.Client{Transport: &tamper{n: -1}}
 		before := api.TokenRequests()
@@ -468,7 +469,7 @@ func TestPushgateway(t *testing.T) {
 	}))
 
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(30, ""))+",c-1,2024-01-01T00:00:00Z,P,-1\n")
-	cfg := config(t, api, path, &logBuffer{})
+	cfg := config(t, api, path, &syncbuf.Buffer{})
 	cfg.PushgatewayURL = gw
 	s := run(t, cfg)
 	wantSummary(t, s, 31, 30, 0, 1, 0)

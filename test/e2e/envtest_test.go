@@ -30,6 +30,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 // TestInstallOnAPIServer installs the chart into a real kube-apiserver and
@@ -275,7 +276,7 @@ func checkAccess(t testing.TB, ctx context.Context, c client.Client, who string,
 
 type apiProcess struct {
 	probeURL, metricsURL string
-	log                  *logBuffer
+	log                  *syncbuf.Buffer
 }
 
 // startAPI runs the API binary with the Deployment's container args and env,
@@ -305,7 +306,7 @@ func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep app
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(containerEnv(t, ctr, dep.Namespace), "KUBECONFIG="+kubeconfig, "PATH="+os.Getenv("PATH"))
-	p := &apiProcess{probeURL: "http://" + probe, metricsURL: "http://" + metrics, log: &logBuffer{}}
+	p := &apiProcess{probeURL: "http://" + probe, metricsURL: "http://" + metrics, log: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second

@@ -21,7 +21,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -360,25 +359,6 @@ func buildBinaries(t testing.TB, dir string) (api, importer string) {
 		}
 	}
 	return filepath.Join(dir, "api"), filepath.Join(dir, "importer")
-}
-
-// logBuffer collects a process's output for assertions and for the test
-// log when it fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // lines returns the lines of s that contain sub.
