@@ -28,6 +28,24 @@ var (
 const (
 	DefaultClockSkew = 30 * time.Second
 	MaxClockSkew     = 5 * time.Minute
+	// DefaultMaxTokenAge is Auth0's default access-token lifetime.
+	DefaultMaxTokenAge  = 24 * time.Hour
+	ShortestMaxTokenAge = time.Minute
+	LongestMaxTokenAge  = 30 * 24 * time.Hour
+)
+
+// Limits the CRD's markers set (scopepolicy_types.go). Compile enforces them
+// too, so a policy file means what the API server would admit.
+const (
+	maxIssuers      = 8
+	maxURLLen       = 512
+	maxAudiences    = 16
+	maxAudienceLen  = 512
+	maxRoutes       = 128
+	maxPathLen      = 256
+	maxRouteScopes  = 32
+	maxScopeLen     = 128
+	maxTokenTypeLen = 128
 )
 
 // Issuer is an accepted token issuer.
@@ -53,6 +71,8 @@ type Snapshot struct {
 	Audiences     []string
 	Algorithms    []string
 	ClockSkew     time.Duration
+	MaxTokenAge   time.Duration // exp at most this far after iat and after now
+	TokenType     string        // required typ, normalised by TokenType; "" accepts any
 	ScopeClaims   []string
 	DefaultAction v1alpha1.DefaultAction
 	Audit         bool
@@ -112,6 +132,39 @@ func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
 
 var registeredAt = regexp.MustCompile(` \(registered at [^)]*\)`)
 
+// loopbackHTTP is the CRD's CEL rule for plain-http issuer and JWKS URLs,
+// literally: the host spelled localhost, 127.x.y.z or [::1].
+var loopbackHTTP = regexp.MustCompile(`^http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]])(:[0-9]+)?(/|$)`)
+
+// tokenTypeSyntax is the CRD's pattern for requireTokenType: a media type
+// (RFC 6838 restricted-name), its "application/" optional.
+var tokenTypeSyntax = regexp.MustCompile(`^([A-Za-z]+/)?[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$`)
+
+// ScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ). Policies and tokens both use it.
+func ScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenType normalises a typ value for comparison: media types compare
+// case-insensitively, and a typ without "/" means "application/" + typ
+// (RFC 7515 §4.1.9).
+func TokenType(typ string) string {
+	typ = strings.ToLower(typ)
+	if !strings.Contains(typ, "/") {
+		typ = "application/" + typ
+	}
+	return typ
+}
+
 var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 var allowedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -127,6 +180,7 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		Source:      source,
 		Generation:  generation,
 		ClockSkew:   DefaultClockSkew,
+		MaxTokenAge: DefaultMaxTokenAge,
 		Algorithms:  DefaultAlgorithms,
 		ScopeClaims: DefaultScopeClaims,
 		issuers:     map[string]Issuer{},
@@ -135,8 +189,8 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		mux:         http.NewServeMux(),
 	}
 
-	if n := len(spec.Issuers); n < 1 || n > 8 {
-		bad("issuers", "need 1 to 8 issuers, got %d", n)
+	if n := len(spec.Issuers); n < 1 || n > maxIssuers {
+		bad("issuers", "need 1 to %d issuers, got %d", maxIssuers, n)
 	}
 	for i, is := range spec.Issuers {
 		if err := checkURL(is.URL); err != nil {
@@ -155,12 +209,18 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		s.Issuers = append(s.Issuers, iss)
 	}
 
-	if n := len(spec.Audiences); n < 1 || n > 16 {
-		bad("audiences", "need 1 to 16 audiences, got %d", n)
+	if n := len(spec.Audiences); n < 1 || n > maxAudiences {
+		bad("audiences", "need 1 to %d audiences, got %d", maxAudiences, n)
 	}
 	for i, a := range spec.Audiences {
-		if a == "" {
-			bad(fmt.Sprintf("audiences[%d]", i), "must not be empty")
+		field := fmt.Sprintf("audiences[%d]", i)
+		switch _, dup := s.audiences[a]; {
+		case a == "":
+			bad(field, "must not be empty")
+		case len(a) > maxAudienceLen:
+			bad(field, "is %d bytes long; at most %d", len(a), maxAudienceLen)
+		case dup:
+			bad(field, "duplicate audience %q", a)
 		}
 		s.audiences[a] = struct{}{}
 	}
@@ -172,6 +232,9 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 			if !slices.Contains(allowedAlgorithms, string(a)) {
 				bad(fmt.Sprintf("algorithms[%d]", i), "%q is not allowed; use one of %s (asymmetric only)", a, strings.Join(allowedAlgorithms, ", "))
 				continue
+			}
+			if slices.Contains(s.Algorithms, string(a)) {
+				bad(fmt.Sprintf("algorithms[%d]", i), "duplicate algorithm %q", a)
 			}
 			s.Algorithms = append(s.Algorithms, string(a))
 		}
@@ -188,12 +251,33 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		s.ClockSkew = d
 	}
 
+	if spec.MaxTokenAge != nil {
+		d := spec.MaxTokenAge.Duration
+		if d < ShortestMaxTokenAge || d > LongestMaxTokenAge {
+			bad("maxTokenAge", "%s is out of range; use 1m to 720h (30 days)", d)
+		}
+		s.MaxTokenAge = d
+	}
+
+	if t := spec.RequireTokenType; t != "" {
+		switch {
+		case len(t) > maxTokenTypeLen || !tokenTypeSyntax.MatchString(t):
+			bad("requireTokenType", "%q is not a media type such as at+jwt", t)
+		case !strings.HasPrefix(TokenType(t), "application/"):
+			bad("requireTokenType", "%q must be an application/ media type, such as at+jwt or application/at+jwt", t)
+		}
+		s.TokenType = TokenType(t)
+	}
+
 	if len(spec.ScopeClaims) > 0 {
 		s.ScopeClaims = nil
 		for i, c := range spec.ScopeClaims {
 			if !slices.Contains(DefaultScopeClaims, string(c)) {
 				bad(fmt.Sprintf("scopeClaims[%d]", i), "%q is not supported; use scope, scp or permissions", c)
 				continue
+			}
+			if slices.Contains(s.ScopeClaims, string(c)) {
+				bad(fmt.Sprintf("scopeClaims[%d]", i), "duplicate claim %q", c)
 			}
 			s.ScopeClaims = append(s.ScopeClaims, string(c))
 		}
@@ -220,6 +304,9 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 	// the methods they left on its path, so "GET /timesheets/{id}" and a
 	// public "/timesheets/healthcheck" do not conflict in the mux, and an
 	// explicit method is more specific than "every method".
+	if n := len(spec.Routes); n > maxRoutes {
+		bad("routes", "at most %d routes, got %d", maxRoutes, n)
+	}
 	taken := map[string]bool{}
 	for _, withMethods := range []bool{true, false} {
 		for i, r := range spec.Routes {
@@ -244,12 +331,23 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 	if !strings.HasPrefix(r.Path, "/") {
 		bad("path %q must start with /", r.Path)
 	}
+	if len(r.Path) > maxPathLen {
+		bad("path is %d bytes long; at most %d", len(r.Path), maxPathLen)
+	}
 	if r.Public && len(r.Scopes) > 0 {
 		bad("a route is either public or requires scopes, not both")
 	}
-	for _, sc := range r.Scopes {
-		if sc == "" || strings.ContainsAny(sc, " \t\"\\") {
-			bad("scope %q must be non-empty with no spaces, quotes or backslashes", sc)
+	if len(r.Scopes) > maxRouteScopes {
+		bad("at most %d scopes, got %d", maxRouteScopes, len(r.Scopes))
+	}
+	for j, sc := range r.Scopes {
+		switch {
+		case !ScopeToken(sc):
+			bad("scope %q is not an RFC 6749 scope token: printable ASCII except space, '\"' and '\\'", sc)
+		case len(sc) > maxScopeLen:
+			bad("scope %q is %d bytes long; at most %d", sc, len(sc), maxScopeLen)
+		case slices.Contains(r.Scopes[:j], sc):
+			bad("scope %q is listed twice", sc)
 		}
 	}
 	matchAny := false
@@ -260,10 +358,21 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 	default:
 		bad("match %q is not All or Any", r.Match)
 	}
-	for _, m := range r.Methods {
+	for j, m := range r.Methods {
 		if !slices.Contains(knownMethods, m) {
 			bad("method %q is not one of %s", m, strings.Join(knownMethods, ", "))
 		}
+		if slices.Contains(r.Methods[:j], m) {
+			bad("method %q is listed twice", m)
+		}
+	}
+	// Two method-less routes of one path: the second would take no method
+	// at all and silently never apply.
+	if len(r.Methods) == 0 {
+		if taken["* "+r.Path] {
+			bad("another route of path %q names no method; each method+path may appear in one route only", r.Path)
+		}
+		taken["* "+r.Path] = true
 	}
 	if len(errs) > 0 {
 		return errs
@@ -313,6 +422,9 @@ func register(mux *http.ServeMux, pattern string, r *Route) (err error) {
 }
 
 func checkURL(raw string) error {
+	if len(raw) > maxURLLen {
+		return fmt.Errorf("is %d bytes long; at most %d", len(raw), maxURLLen)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %v", raw, err)
@@ -323,7 +435,13 @@ func checkURL(raw string) error {
 	if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
 		return fmt.Errorf("%q must not carry user info, a query or a fragment", raw)
 	}
-	return checkKeyURL(u, raw)
+	if err := checkKeyURL(u, raw); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(raw, "https://") && !loopbackHTTP.MatchString(raw) {
+		return fmt.Errorf("%q must start with https:// (or http://localhost, http://127.x.y.z or http://[::1], in lower case)", raw)
+	}
+	return nil
 }
 
 // CheckKeyURL refuses a URL that signing keys (a JWKS, or the discovery

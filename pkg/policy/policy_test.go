@@ -13,6 +13,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/policy/policytest"
 )
 
 func spec() v1alpha1.ScopePolicySpec {
@@ -147,4 +148,45 @@ spec:
 		_, err := policy.LoadFile(bad)
 		require.ErrorContains(t, err, "kind ScopePolicy")
 	})
+}
+
+// TestCompileJudgesLikeTheCRD runs the table the CRD test in pkg/controller
+// runs on a real kube-apiserver: Compile must reach the same verdict.
+func TestCompileJudgesLikeTheCRD(t *testing.T) {
+	for _, tc := range append(policytest.Cases(), policytest.CompileOnly()...) {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := policy.Compile("t", 1, tc.Spec)
+			if tc.Valid {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+			}
+		})
+	}
+}
+
+func TestCompileTokenTypeAndAge(t *testing.T) {
+	s, err := policy.Compile("t", 1, spec())
+	require.NoError(t, err)
+	require.Equal(t, 24*time.Hour, s.MaxTokenAge, "Auth0's default access-token lifetime")
+	require.Empty(t, s.TokenType, "any typ unless required")
+
+	for in, want := range map[string]string{"at+jwt": "application/at+jwt", "AT+JWT": "application/at+jwt", "Application/At+JWT": "application/at+jwt"} {
+		sp := spec()
+		sp.RequireTokenType = in
+		sp.MaxTokenAge = &metav1.Duration{Duration: time.Hour}
+		s, err := policy.Compile("t", 1, sp)
+		require.NoError(t, err, in)
+		require.Equal(t, want, s.TokenType, in)
+		require.Equal(t, time.Hour, s.MaxTokenAge)
+	}
+}
+
+func TestScopeToken(t *testing.T) {
+	for s, want := range map[string]bool{
+		"read:timesheets": true, "!": true, "~": true, "[x]": true, "#": true,
+		"": false, " ": false, "a b": false, "a\u00a0b": false, `a"b`: false, `a\b`: false, "a\x7f": false, "\u00e4": false,
+	} {
+		require.Equal(t, want, policy.ScopeToken(s), "%q", s)
+	}
 }
