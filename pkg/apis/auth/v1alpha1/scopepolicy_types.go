@@ -87,7 +87,10 @@ type Route struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=128
-	// +kubebuilder:validation:items:Pattern=`^[^\s"\\]+$`
+	// Each is an RFC 6749 §3.3 scope-token: printable ASCII except space,
+	// '"' and '\'. A token's scopes are parsed the same way, so a scope
+	// outside that syntax could never be granted.
+	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
 	Scopes []string `json:"scopes,omitempty"`
 
 	// Match is All (every scope needed, the default) or Any (one is enough).
@@ -134,6 +137,27 @@ type ScopePolicySpec struct {
 	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('5m')",message="clockSkew must be at most 5m (a longer skew accepts expired tokens)"
 	ClockSkew *metav1.Duration `json:"clockSkew,omitempty"`
+
+	// RequireTokenType, when set, is the media type the token's typ header
+	// must name, such as at+jwt for RFC 9068 access tokens. It is compared
+	// case-insensitively, with or without "application/" (RFC 7515 §4.1.9).
+	// Empty accepts any typ.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^([A-Za-z]+/)?[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$`
+	// +kubebuilder:validation:XValidation:rule="!self.contains('/') || self.lowerAscii().startsWith('application/')",message="requireTokenType must be an application/ media type, such as at+jwt or application/at+jwt"
+	RequireTokenType string `json:"requireTokenType,omitempty"`
+
+	// MaxTokenAge is the longest a token may be valid: its exp at most this
+	// far after its iat (when present) and after now. From 1m to 720h (30
+	// days); the default is Auth0's default access-token lifetime.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('720h')",message="maxTokenAge must be from 1m to 720h (30 days)"
+	MaxTokenAge *metav1.Duration `json:"maxTokenAge,omitempty"`
 
 	// ScopeClaims lists the claims scopes are read from.
 	// +optional

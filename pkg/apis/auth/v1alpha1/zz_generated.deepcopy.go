@@ -156,6 +156,11 @@ func (in *ScopePolicySpec) DeepCopyInto(out *ScopePolicySpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.MaxTokenAge != nil {
+		in, out := &in.MaxTokenAge, &out.MaxTokenAge
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.ScopeClaims != nil {
 		in, out := &in.ScopeClaims, &out.ScopeClaims
 		*out = make([]ScopeClaim, len(*in))
