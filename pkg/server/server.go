@@ -93,13 +93,14 @@ func Instrument(mux *http.ServeMux, next http.Handler) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		metrics.HTTPRequests.WithLabelValues(pattern, methodLabel(r.Method), strconv.Itoa(sw.code)).Inc()
-		metrics.HTTPDuration.WithLabelValues(pattern, methodLabel(r.Method)).Observe(time.Since(start).Seconds())
+		metrics.HTTPRequests.WithLabelValues(pattern, MethodLabel(r.Method), strconv.Itoa(sw.code)).Inc()
+		metrics.HTTPDuration.WithLabelValues(pattern, MethodLabel(r.Method)).Observe(time.Since(start).Seconds())
 	})
 }
 
-// methodLabel keeps the method label to a fixed set.
-func methodLabel(m string) string {
+// MethodLabel keeps a method, as a metric label or in a log line, to a
+// fixed set: the methods the API knows, else "other".
+func MethodLabel(m string) string {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
 		return m
