@@ -16,8 +16,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
-	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -27,17 +25,33 @@ import (
 type KeyOptions struct {
 	// HTTPClient fetches discovery documents and JWKS; it must have a timeout.
 	HTTPClient *http.Client
-	// RefreshInterval is how often keys are fetched again in the background.
+	// RefreshInterval is the longest time between two background fetches:
+	// the wait when the JWKS response says nothing of its freshness, and the
+	// cap on a long Cache-Control max-age. Default 1 hour.
 	RefreshInterval time.Duration
+	// MinRefreshInterval is the shortest time between two background
+	// fetches, however short the max-age: the wait after a response marked
+	// no-cache, no-store or with invalid freshness. Default 1 minute.
+	MinRefreshInterval time.Duration
 	// UnknownKIDInterval is the least time between two fetches caused by a
-	// token naming a kid the set lacks, so bogus kids cannot flood the issuer.
+	// token naming a kid the set lacks, so bogus kids cannot flood the issuer
+	// (default 30 s, as jose's cooldownDuration). Only a fetch that succeeded
+	// counts: one that failed leaves the next unknown kid free to fetch once
+	// the retry backoff has passed.
 	UnknownKIDInterval time.Duration
 	// RetryInterval caps the wait after a failed fetch. Retries start at
 	// 500 ms (or RetryInterval, if smaller) and double, with jitter: a brief
 	// outage heals in about a second, a long one costs the issuer one
 	// request per RetryInterval, and replicas do not retry in step.
 	RetryInterval time.Duration
-	Logger        *slog.Logger
+	// DiscoveryInterval is how often OIDC discovery runs again for an issuer
+	// without a configured JWKS URI, so a moved jwks_uri is followed; a JWKS
+	// answering 404 or 410 runs it at once. Default 1 hour.
+	DiscoveryInterval time.Duration
+	// MaxKeys bounds the signing keys taken from one JWKS (default 100); the
+	// first MaxKeys in document order are used and LastResult says so.
+	MaxKeys int
+	Logger  *slog.Logger
 }
 
 func (o *KeyOptions) defaults() {
@@ -47,11 +61,21 @@ func (o *KeyOptions) defaults() {
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = time.Hour
 	}
+	if o.MinRefreshInterval <= 0 {
+		o.MinRefreshInterval = time.Minute
+	}
+	o.MinRefreshInterval = min(o.MinRefreshInterval, o.RefreshInterval)
 	if o.UnknownKIDInterval <= 0 {
-		o.UnknownKIDInterval = 5 * time.Minute
+		o.UnknownKIDInterval = 30 * time.Second
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 10 * time.Second
+	}
+	if o.DiscoveryInterval <= 0 {
+		o.DiscoveryInterval = time.Hour
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 100
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -152,10 +176,28 @@ type IssuerKeys struct {
 	kids    atomic.Pointer[map[string]struct{}]
 	status  atomic.Pointer[KeyStatus]
 	jwksURI atomic.Pointer[string]
-	// unknownKID limits fetches caused by unknown kids; never waits.
-	unknownKID *rate.Limiter
-	fetches    singleflight.Group
-	cancel     context.CancelFunc
+	// discovered is when jwksURI came from OIDC discovery; only the fetch
+	// in flight touches it.
+	discovered time.Time
+	// ctx is the key set's own: every fetch runs on it, never on a
+	// request's, so a client that hangs up cancels nothing.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// kick wakes the background loop when another fetch moved its schedule.
+	kick chan struct{}
+
+	mu       sync.Mutex
+	inflight *flight   // the fetch everyone waits for, or nil
+	kidOK    time.Time // end of the last successful fetch for an unknown kid
+	failures int       // fetches failed in a row
+	retryAt  time.Time // after a failure, no fetch for an unknown kid before this
+	next     time.Time // when the background loop fetches next
+}
+
+// flight is one fetch shared by everyone waiting for it.
+type flight struct {
+	done chan struct{}
+	err  error
 }
 
 // KeyStatus reports the last fetch of an issuer's keys.
@@ -163,8 +205,9 @@ type KeyStatus struct {
 	Issuer     string
 	JWKSURI    string
 	LastFetch  time.Time // zero: never fetched
-	LastResult string    // "Success" or a short error
+	LastResult string    // "Success", "Truncated: ..." (keys held, some ignored) or a short error
 	KeyCount   int
+	NextFetch  time.Time // when the background refresh fetches again
 }
 
 func (k *Keys) start(is policy.Issuer) *IssuerKeys {
@@ -172,19 +215,18 @@ func (k *Keys) start(is policy.Issuer) *IssuerKeys {
 	storage := jwkset.NewMemoryStorage()
 	kf, _ := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
 	ik := &IssuerKeys{
-		issuer:     is,
-		opts:       k.opts,
-		storage:    storage,
-		kf:         kf,
-		unknownKID: rate.NewLimiter(rate.Every(k.opts.UnknownKIDInterval), 1),
-		cancel:     cancel,
+		issuer:  is,
+		opts:    k.opts,
+		storage: storage,
+		kf:      kf,
+		ctx:     ctx,
+		cancel:  cancel,
+		kick:    make(chan struct{}, 1),
 	}
 	empty := map[string]struct{}{}
 	ik.kids.Store(&empty)
 	ik.status.Store(&KeyStatus{Issuer: is.URL, JWKSURI: is.JWKSURI, LastResult: "Pending"})
-	// The first fetch happens now; its token is spent so unknown kids wait a full interval.
-	ik.unknownKID.Allow()
-	go ik.refreshLoop(ctx)
+	go ik.refreshLoop()
 	return ik
 }
 
@@ -200,19 +242,31 @@ func (ik *IssuerKeys) HasKID(kid string) bool {
 	return ok
 }
 
-func (ik *IssuerKeys) refreshLoop(ctx context.Context) {
-	for failures := 0; ; {
-		wait := ik.opts.RefreshInterval
-		if err := ik.refresh(ctx); err != nil {
-			failures++
-			wait = retryDelay(failures, ik.opts.RetryInterval)
-		} else {
-			failures = 0
-		}
+// refreshLoop fetches now, then whenever the schedule set by the last fetch
+// (of any kind) says so.
+func (ik *IssuerKeys) refreshLoop() {
+	for ik.ctx.Err() == nil {
 		select {
-		case <-ctx.Done():
+		case <-ik.ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-ik.join(false).done:
+		}
+		for {
+			ik.mu.Lock()
+			wait := time.Until(ik.next)
+			ik.mu.Unlock()
+			if wait <= 0 {
+				break
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ik.ctx.Done():
+				t.Stop()
+				return
+			case <-ik.kick:
+				t.Stop()
+			case <-t.C:
+			}
 		}
 	}
 }
@@ -232,67 +286,142 @@ func retryDelay(n int, maxWait time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// refreshUnknownKID fetches the keys again if the rate limit allows; it never
-// blocks a request on the limiter.
+// refreshUnknownKID fetches the keys again for a token naming a kid the set
+// lacks, at most once per UnknownKIDInterval, and reports whether a fetch
+// succeeded. The caller waits until the fetch ends or ctx does; the fetch
+// itself runs on the key set's context and goes on for everyone else.
 func (ik *IssuerKeys) refreshUnknownKID(ctx context.Context) bool {
-	if !ik.unknownKID.Allow() {
+	f := ik.join(true)
+	if f == nil {
 		return false
 	}
-	return ik.refresh(ctx) == nil
+	select {
+	case <-f.done:
+		return f.err == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
-// refresh fetches the JWKS once; concurrent callers share one fetch. A failed
-// fetch keeps the keys already held, so an issuer outage does not lock
-// clients out.
-func (ik *IssuerKeys) refresh(ctx context.Context) error {
-	_, err, _ := ik.fetches.Do("", func() (any, error) {
-		err := ik.fetch(ctx)
-		st := ik.Status()
-		st.LastFetch = time.Now()
-		if err != nil {
-			st.LastResult = err.Error()
-			metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, "error").Inc()
-			ik.opts.Logger.Warn("fetching signing keys failed; keeping the keys held", "issuer", ik.issuer.URL, "error", err, "keys", st.KeyCount)
-		} else {
-			st.LastResult = "Success"
-			st.KeyCount = len(*ik.kids.Load())
-			metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, "success").Inc()
-			metrics.JWKSKeys.WithLabelValues(ik.issuer.URL).Set(float64(st.KeyCount))
-		}
-		if u := ik.jwksURI.Load(); u != nil {
-			st.JWKSURI = *u
-		}
-		ik.status.Store(&st)
-		return nil, err
-	})
-	return err
+// join returns the fetch in flight, or starts one. For an unknown kid it
+// starts none (nil) within UnknownKIDInterval of the last such fetch that
+// succeeded, or before the retry backoff after a failure has passed. The
+// check and the start happen under one lock, so a flood of unknown kids
+// costs one fetch per interval, however many requests race.
+func (ik *IssuerKeys) join(unknownKID bool) *flight {
+	ik.mu.Lock()
+	defer ik.mu.Unlock()
+	if ik.inflight != nil {
+		return ik.inflight
+	}
+	now := time.Now()
+	if unknownKID && (now.Before(ik.retryAt) || (!ik.kidOK.IsZero() && now.Sub(ik.kidOK) < ik.opts.UnknownKIDInterval)) {
+		return nil
+	}
+	f := &flight{done: make(chan struct{})}
+	ik.inflight = f
+	go ik.run(f, unknownKID)
+	return f
 }
 
-func (ik *IssuerKeys) fetch(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, ik.opts.HTTPClient.Timeout+time.Second)
-	defer cancel()
-	uri := ik.issuer.JWKSURI
-	if uri == "" {
-		if p := ik.jwksURI.Load(); p != nil {
-			uri = *p
-		} else {
-			var err error
-			if uri, err = ik.discover(ctx); err != nil {
-				return err
+// run performs the fetch of f and sets the schedule from its outcome. A
+// failed fetch keeps the keys already held, so an issuer outage does not
+// lock clients out.
+func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
+	res, err := ik.fetch(ik.ctx)
+	now := time.Now()
+	ik.mu.Lock()
+	defer func() {
+		ik.inflight = nil
+		ik.mu.Unlock()
+		f.err = err
+		close(f.done)
+		select {
+		case ik.kick <- struct{}{}:
+		default:
+		}
+	}()
+	if ik.ctx.Err() != nil {
+		return // the key set was dropped; nobody reads it any more
+	}
+	st := ik.Status()
+	st.LastFetch = now
+	if err != nil {
+		ik.failures++
+		ik.retryAt = now.Add(retryDelay(ik.failures, ik.opts.RetryInterval))
+		ik.next = ik.retryAt
+		st.LastResult = err.Error()
+		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, "error").Inc()
+		ik.opts.Logger.Warn("fetching signing keys failed; keeping the keys held", "issuer", ik.issuer.URL, "error", err, "keys", st.KeyCount)
+	} else {
+		ik.failures, ik.retryAt = 0, time.Time{}
+		ik.next = now.Add(res.ttl)
+		if unknownKID {
+			ik.kidOK = now
+		}
+		result := "Success"
+		if res.listed > res.kept {
+			result = fmt.Sprintf("Truncated: the JWKS lists %d signing keys; only the first %d are used", res.listed, res.kept)
+			if result != st.LastResult {
+				ik.opts.Logger.Warn("JWKS lists more signing keys than accepted; the rest are ignored", "issuer", ik.issuer.URL, "listed", res.listed, "used", res.kept)
 			}
 		}
+		st.LastResult = result
+		st.KeyCount = res.kept
+		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, "success").Inc()
+		metrics.JWKSKeys.WithLabelValues(ik.issuer.URL).Set(float64(st.KeyCount))
 	}
-	ik.jwksURI.Store(&uri)
+	st.NextFetch = ik.next
+	if u := ik.jwksURI.Load(); u != nil {
+		st.JWKSURI = *u
+	}
+	ik.status.Store(&st)
+}
 
+// fetchResult is what a good fetch learnt.
+type fetchResult struct {
+	ttl          time.Duration // until the next background fetch
+	listed, kept int           // usable signing keys in the JWKS, and taken
+}
+
+func (ik *IssuerKeys) fetch(ctx context.Context) (fetchResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, ik.opts.HTTPClient.Timeout+time.Second)
+	defer cancel()
+	discovery := ik.issuer.JWKSURI == ""
+	uri, rediscovered := ik.issuer.JWKSURI, false
+	if discovery {
+		var err error
+		if uri, rediscovered, err = ik.jwksLocation(ctx, false); err != nil {
+			return fetchResult{}, err
+		}
+	}
 	var set jwkset.JWKSMarshal
-	if err := ik.getJSON(ctx, uri, &set); err != nil {
-		return err
+	hdr, err := ik.getJSON(ctx, uri, &set)
+	var status *httpStatusError
+	if discovery && !rediscovered && errors.As(err, &status) &&
+		(status.code == http.StatusNotFound || status.code == http.StatusGone) {
+		// The JWKS may have moved: ask discovery where it is now.
+		if moved, _, derr := ik.jwksLocation(ctx, true); derr == nil && moved != uri {
+			uri = moved
+			set = jwkset.JWKSMarshal{}
+			hdr, err = ik.getJSON(ctx, uri, &set)
+		}
+	}
+	if err != nil {
+		return fetchResult{}, err
 	}
 	var keys []jwkset.JWK
 	kids := map[string]struct{}{}
+	res := fetchResult{ttl: freshness(hdr, time.Now(), ik.opts.MinRefreshInterval, ik.opts.RefreshInterval)}
 	for _, m := range set.Keys {
 		if m.KID == "" || (m.USE != "" && m.USE != jwkset.UseSig) {
 			continue // a token must name its key; encryption keys never verify
+		}
+		if len(keys) >= ik.opts.MaxKeys {
+			// Keep the first MaxKeys rather than refuse the set: refusing
+			// would keep the set held before, withdrawn keys included.
+			res.listed++
+			continue
 		}
 		jwk, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
 		if err != nil {
@@ -300,15 +429,181 @@ func (ik *IssuerKeys) fetch(ctx context.Context) error {
 		}
 		keys = append(keys, jwk)
 		kids[m.KID] = struct{}{}
+		res.listed++
 	}
 	if len(keys) == 0 {
-		return fmt.Errorf("JWKS at %s holds no usable signing key", uri)
+		return fetchResult{}, fmt.Errorf("JWKS at %s holds no usable signing key", uri)
 	}
 	if err := ik.storage.KeyReplaceAll(ctx, keys); err != nil {
-		return fmt.Errorf("store keys: %w", err)
+		return fetchResult{}, fmt.Errorf("store keys: %w", err)
 	}
+	res.kept = len(keys)
 	ik.kids.Store(&kids)
-	return nil
+	return res, nil
+}
+
+// jwksLocation returns the JWKS URI found by OIDC discovery, running it when
+// none is known, when the last run is DiscoveryInterval old, or when force
+// is set; fresh says it ran now. If a repeat run fails, the URI found before
+// stays in use (its keys are still checked on every fetch).
+func (ik *IssuerKeys) jwksLocation(ctx context.Context, force bool) (uri string, fresh bool, err error) {
+	p := ik.jwksURI.Load()
+	if p != nil && !force && time.Since(ik.discovered) < ik.opts.DiscoveryInterval {
+		return *p, false, nil
+	}
+	uri, err = ik.discover(ctx)
+	if err != nil {
+		if p == nil {
+			return "", false, err
+		}
+		ik.opts.Logger.Warn("OIDC discovery failed; keeping the JWKS URI found before", "issuer", ik.issuer.URL, "jwksURI", *p, "error", err)
+		return *p, false, nil
+	}
+	if p != nil && *p != uri {
+		ik.opts.Logger.Info("OIDC discovery names a new JWKS URI", "issuer", ik.issuer.URL, "old", *p, "new", uri)
+	}
+	ik.jwksURI.Store(&uri)
+	ik.discovered = time.Now()
+	return uri, true, nil
+}
+
+// freshness is how long a JWKS response may be used before it is fetched
+// again: its freshness lifetime less its age (RFC 9111 §4.2.1, §4.2.3),
+// within [floor, ceiling]. max-age (§5.2.2.1) wins over Expires (§5.3);
+// no-cache and no-store (§5.2.2.4, §5.2.2.5), a malformed Cache-Control, an
+// invalid or repeated max-age and an invalid Expires all mean stale, the
+// floor (§4.2.1: the most restrictive reading). Without any of them, the
+// ceiling: the response gives no reason to fetch sooner.
+func freshness(h http.Header, now time.Time, floor, ceiling time.Duration) time.Duration {
+	clamp := func(d time.Duration) time.Duration { return min(max(d, floor), ceiling) }
+	var lifetime time.Duration
+	dirs, ok := parseCacheControl(strings.Join(h.Values("Cache-Control"), ","))
+	if !ok {
+		return floor
+	}
+	if _, ok := dirs["no-cache"]; ok {
+		return floor
+	}
+	if _, ok := dirs["no-store"]; ok {
+		return floor
+	}
+	if v, ok := dirs["max-age"]; ok {
+		secs, ok := deltaSeconds(v)
+		if !ok {
+			return floor
+		}
+		lifetime = secs
+	} else if exp := h.Values("Expires"); len(exp) > 0 {
+		t, err := http.ParseTime(exp[0])
+		if err != nil || len(exp) > 1 {
+			return floor // §5.3: an invalid date (such as "0") is in the past
+		}
+		base := now
+		if d, err := http.ParseTime(h.Get("Date")); err == nil {
+			base = d
+		}
+		lifetime = t.Sub(base)
+	} else {
+		return ceiling
+	}
+	if v := h.Values("Age"); len(v) > 0 {
+		age, ok := deltaSeconds([]string{v[0]})
+		if !ok || len(v) > 1 {
+			return floor
+		}
+		lifetime -= age
+	}
+	return clamp(lifetime)
+}
+
+// maxDelta is where delta-seconds saturate (RFC 9111 §1.2.2: 2^31).
+const maxDelta = 1 << 31
+
+// deltaSeconds parses the values of one directive as delta-seconds
+// (RFC 9111 §1.2.2); a directive given twice is invalid (§4.2.1).
+func deltaSeconds(vals []string) (time.Duration, bool) {
+	if len(vals) != 1 || vals[0] == "" {
+		return 0, false
+	}
+	n := 0
+	for _, c := range vals[0] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = min(n*10+int(c-'0'), maxDelta)
+	}
+	return time.Duration(n) * time.Second, true
+}
+
+// parseCacheControl splits a Cache-Control field value into directives
+// (RFC 9111 §5.2: #( token [ "=" ( token / quoted-string ) ] ), names
+// case-insensitive, quoted values unquoted). Every value of a directive is
+// kept so a repeat can be told. ok is false on a syntax error.
+func parseCacheControl(v string) (dirs map[string][]string, ok bool) {
+	dirs = map[string][]string{}
+	i := 0
+	skipOWS := func() {
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+			i++
+		}
+	}
+	token := func() string {
+		j := i
+		for i < len(v) && isTchar(v[i]) {
+			i++
+		}
+		return v[j:i]
+	}
+	for {
+		skipOWS()
+		if i == len(v) {
+			return dirs, true
+		}
+		if v[i] == ',' { // empty list elements are allowed (RFC 9110 §5.6.1)
+			i++
+			continue
+		}
+		name := strings.ToLower(token())
+		if name == "" {
+			return nil, false
+		}
+		val := ""
+		if i < len(v) && v[i] == '=' {
+			i++
+			if i < len(v) && v[i] == '"' {
+				var b strings.Builder
+				for i++; ; i++ {
+					if i == len(v) {
+						return nil, false // unterminated quoted-string
+					}
+					if v[i] == '\\' && i+1 < len(v) {
+						i++
+					} else if v[i] == '"' {
+						i++
+						break
+					}
+					b.WriteByte(v[i])
+				}
+				val = b.String()
+			} else if val = token(); val == "" {
+				return nil, false
+			}
+		}
+		dirs[name] = append(dirs[name], val)
+		skipOWS()
+		if i < len(v) && v[i] != ',' {
+			return nil, false
+		}
+	}
+}
+
+// isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // noDowngrade follows at most 10 redirects (as net/http does), and none to
@@ -328,7 +623,7 @@ func (ik *IssuerKeys) discover(ctx context.Context) (string, error) {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if err := ik.getJSON(ctx, u, &doc); err != nil {
+	if _, err := ik.getJSON(ctx, u, &doc); err != nil {
 		return "", fmt.Errorf("OIDC discovery: %w", err)
 	}
 	if doc.Issuer != ik.issuer.URL {
@@ -343,22 +638,29 @@ func (ik *IssuerKeys) discover(ctx context.Context) (string, error) {
 	return doc.JWKSURI, nil
 }
 
-func (ik *IssuerKeys) getJSON(ctx context.Context, uri string, v any) error {
+// httpStatusError is a response other than 200 OK.
+type httpStatusError struct{ code int }
+
+func (e *httpStatusError) Error() string { return fmt.Sprintf("HTTP %d", e.code) }
+
+// getJSON decodes the JSON document at uri into v and returns the response's
+// header.
+func (ik *IssuerKeys) getJSON(ctx context.Context, uri string, v any) (http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := ik.opts.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", uri, err)
+		return nil, fmt.Errorf("GET %s: %w", uri, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", uri, resp.StatusCode)
+		return nil, fmt.Errorf("GET %s: %w", uri, &httpStatusError{resp.StatusCode})
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJWKSBytes)).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: decode: %w", uri, err)
+		return nil, fmt.Errorf("GET %s: decode: %w", uri, err)
 	}
-	return nil
+	return resp.Header, nil
 }
