@@ -23,6 +23,8 @@ const (
 	ReasonInsufficientScope   Reason = "insufficient_scope"
 	ReasonNoPolicy            Reason = "no_policy"
 	ReasonKeysUnavailable     Reason = "keys_unavailable"
+	ReasonWrongTokenType      Reason = "wrong_token_type"
+	ReasonLifetimeTooLong     Reason = "lifetime_too_long"
 )
 
 // Reasons lists every reason, for tests and dashboards.
@@ -30,13 +32,14 @@ var Reasons = []Reason{
 	ReasonMissingToken, ReasonMalformedToken, ReasonBadSignature, ReasonUnknownKey,
 	ReasonDisallowedAlgorithm, ReasonExpired, ReasonNotYetValid, ReasonIssuerMismatch,
 	ReasonAudienceMismatch, ReasonInsufficientScope, ReasonNoPolicy, ReasonKeysUnavailable,
+	ReasonWrongTokenType, ReasonLifetimeTooLong,
 }
 
 // description is the fixed, client-facing text of each reason. It never
 // includes anything taken from the token.
 var description = map[Reason]string{
 	ReasonMissingToken:        "send an access token in the Authorization header: Bearer <token>",
-	ReasonMalformedToken:      "the access token is not a well-formed JWT with the required claims (exp is required)",
+	ReasonMalformedToken:      "the access token is not a well-formed JWT with the required claims (exp is required, times are JSON numbers, no crit header)",
 	ReasonBadSignature:        "the access token signature is invalid",
 	ReasonUnknownKey:          "the access token is signed with a key the issuer does not publish",
 	ReasonDisallowedAlgorithm: "the access token uses a signing algorithm that is not allowed or does not match its key",
@@ -47,6 +50,8 @@ var description = map[Reason]string{
 	ReasonInsufficientScope:   "the access token lacks the scope this request requires",
 	ReasonNoPolicy:            "no access policy is loaded; try again later",
 	ReasonKeysUnavailable:     "the issuer's signing keys are not available yet; try again later",
+	ReasonWrongTokenType:      "the access token is not of the type this API requires (typ header)",
+	ReasonLifetimeTooLong:     "the access token is valid for longer than this API accepts (exp too far after iat or now)",
 }
 
 // status is the HTTP status each reason answers with.

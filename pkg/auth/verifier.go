@@ -6,7 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,13 +23,107 @@ import (
 // MaxTokenBytes bounds the size of an access token.
 const MaxTokenBytes = 8 << 10
 
-// claims are the parts of an access token the API reads.
+// claims are the parts of an access token the API reads. Claim names are
+// case-sensitive (RFC 7519 §4), so they are looked up exactly, not with
+// encoding/json's case-insensitive field matching.
 type claims struct {
-	jwt.RegisteredClaims
-	Scope       string           `json:"scope,omitempty"`
-	Scp         jwt.ClaimStrings `json:"scp,omitempty"`
-	Permissions []string         `json:"permissions,omitempty"`
-	AZP         string           `json:"azp,omitempty"`
+	Issuer      string
+	Subject     string
+	Audience    jwt.ClaimStrings
+	ExpiresAt   *numericDate
+	NotBefore   *numericDate
+	IssuedAt    *numericDate
+	Scope       string
+	Scp         jwt.ClaimStrings
+	Permissions []string
+	AZP         string
+	ClientID    string
+}
+
+func (c *claims) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for name, v := range m {
+		var dst any
+		switch name {
+		case "iss":
+			dst = &c.Issuer
+		case "sub":
+			dst = &c.Subject
+		case "aud":
+			dst = &c.Audience
+		case "exp":
+			dst = &c.ExpiresAt
+		case "nbf":
+			dst = &c.NotBefore
+		case "iat":
+			dst = &c.IssuedAt
+		case "scope":
+			dst = &c.Scope
+		case "scp":
+			dst = &c.Scp
+		case "permissions":
+			dst = &c.Permissions
+		case "azp":
+			dst = &c.AZP
+		case "client_id":
+			dst = &c.ClientID
+		default:
+			continue
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("claim %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// The jwt.Claims interface; Verify checks times itself (check), so the
+// parser's own claim validation is off.
+func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.jwt(), nil }
+func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.jwt(), nil }
+func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.jwt(), nil }
+func (c *claims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *claims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
+
+// maxNumericDate is the last second of year 9999: later dates are no real
+// token's, and time.Time arithmetic on them overflows.
+const maxNumericDate = 253402300799
+
+var errNumericDate = errors.New("not a NumericDate: want a JSON number of seconds from 1970 to 9999")
+
+// numericDate is a NumericDate of RFC 7519 §2: a JSON number. Unlike
+// jwt.NumericDate it refuses a string of digits ("exp":"1999999999").
+type numericDate struct{ t time.Time }
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errNumericDate // a string, true, an object...
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f < 0 || f > maxNumericDate {
+		return errNumericDate
+	}
+	sec, frac := math.Modf(f)
+	d.t = time.Unix(int64(sec), int64(frac*1e9))
+	return nil
+}
+
+func (d *numericDate) jwt() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return jwt.NewNumericDate(d.t)
+}
+
+func (d *numericDate) time() time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.t
 }
 
 // scope sources, as bits, so a policy's scopeClaims selects them in one AND.
@@ -60,6 +158,7 @@ type Token struct {
 
 	ik       *IssuerKeys
 	kid, alg string
+	typ      string // normalised by policy.TokenType; "" when absent
 	exp      time.Time
 	nbf, iat time.Time // zero when absent
 	scopes   map[string]uint8
@@ -70,32 +169,36 @@ func (t *Token) HasScope(scope string, claimNames []string) bool {
 	return t.scopes[scope]&claimMask(claimNames) != 0
 }
 
-func newToken(c *claims, ik *IssuerKeys, kid, alg string) *Token {
+func newToken(c *claims, ik *IssuerKeys, kid, alg, typ string) *Token {
 	t := &Token{
 		Subject: c.Subject, ClientID: c.AZP, Issuer: c.Issuer, Audience: c.Audience,
-		ik: ik, kid: kid, alg: alg, scopes: map[string]uint8{},
+		ik: ik, kid: kid, alg: alg, typ: typ, scopes: map[string]uint8{},
+		exp: c.ExpiresAt.time(), nbf: c.NotBefore.time(), iat: c.IssuedAt.time(),
 	}
-	if c.ExpiresAt != nil {
-		t.exp = c.ExpiresAt.Time
+	if t.ClientID == "" {
+		t.ClientID = c.ClientID // RFC 9068 §2.2
 	}
-	if c.NotBefore != nil {
-		t.nbf = c.NotBefore.Time
-	}
-	if c.IssuedAt != nil {
-		t.iat = c.IssuedAt.Time
-	}
-	for _, s := range strings.Fields(c.Scope) {
-		t.scopes[s] |= fromScope
-	}
+	addScopes(t.scopes, c.Scope, fromScope)
 	for _, v := range c.Scp { // scp is a string or an array; either may be space-delimited
-		for _, s := range strings.Fields(v) {
-			t.scopes[s] |= fromScp
+		addScopes(t.scopes, v, fromScp)
+	}
+	for _, s := range c.Permissions { // one permission per element
+		if policy.ScopeToken(s) {
+			t.scopes[s] |= fromPermissions
 		}
 	}
-	for _, s := range c.Permissions {
-		t.scopes[s] |= fromPermissions
-	}
 	return t
+}
+
+// addScopes splits a scope string on U+0020 only, as RFC 6749 §3.3
+// delimits it, and keeps the elements that are scope tokens: no other
+// space (a no-break space, a tab) separates two scopes.
+func addScopes(dst map[string]uint8, scope string, from uint8) {
+	for _, s := range strings.Split(scope, " ") {
+		if policy.ScopeToken(s) {
+			dst[s] |= from
+		}
+	}
 }
 
 // Verifier validates access tokens against a policy snapshot.
@@ -112,6 +215,7 @@ func NewVerifier(keys *Keys, cacheSize int) *Verifier {
 }
 
 var (
+	errHeader          = errors.New("header not understood")
 	errDisallowedAlg   = errors.New("algorithm not allowed")
 	errIssuer          = errors.New("issuer not accepted")
 	errUnknownKey      = errors.New("unknown key")
@@ -119,9 +223,9 @@ var (
 )
 
 // Verify checks raw against snap. A token verified before is taken from the
-// cache, but every policy-dependent check (issuer, key still published,
-// algorithm, time with skew, audience) runs again, so a policy change applies
-// to cached tokens at once.
+// cache, but every policy-dependent check (issuer, key still published, and
+// those of check) runs again, so a policy change applies to cached tokens at
+// once.
 func (v *Verifier) Verify(ctx context.Context, snap *policy.Snapshot, raw string) (*Token, Reason) {
 	if len(raw) > MaxTokenBytes {
 		return nil, ReasonMalformedToken
@@ -129,28 +233,40 @@ func (v *Verifier) Verify(ctx context.Context, snap *policy.Snapshot, raw string
 	if t := v.cache.get(raw); t != nil {
 		if reason, keep := v.recheck(snap, t); keep {
 			metrics.TokenCache.WithLabelValues("hit").Inc()
+			if reason == "" {
+				return t, ""
+			}
 			if reason == ReasonExpired {
 				v.cache.drop(raw) // it will never be valid again
 			}
-			return t, reason
+			return nil, reason
 		}
 		v.cache.drop(raw)
 	}
 	metrics.TokenCache.WithLabelValues("miss").Inc()
 
 	var (
-		c        claims
-		ik       *IssuerKeys
-		kid, alg string
+		c             claims
+		ik            *IssuerKeys
+		kid, alg, typ string
 	)
 	parser := jwt.NewParser(
-		jwt.WithExpirationRequired(),
-		jwt.WithStrictDecoding(), // one token, one spelling: no malleable base64 tails
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(snap.ClockSkew),
-		jwt.WithTimeFunc(v.now),
+		jwt.WithStrictDecoding(),      // one token, one spelling: no malleable base64 tails
+		jwt.WithoutClaimsValidation(), // check does it, for fresh and cached tokens alike
 	)
 	_, err := parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: an extension named in crit must be understood,
+		// and this API understands none; a malformed crit is refused too.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errHeader
+		}
+		if h, ok := t.Header["typ"]; ok {
+			s, ok := h.(string)
+			if !ok {
+				return nil, errHeader
+			}
+			typ = policy.TokenType(s)
+		}
 		alg = t.Method.Alg()
 		if !snap.AlgorithmAllowed(alg) {
 			return nil, errDisallowedAlg
@@ -185,9 +301,12 @@ func (v *Verifier) Verify(ctx context.Context, snap *policy.Snapshot, raw string
 	if err != nil {
 		return nil, classify(err)
 	}
-	t := newToken(&c, ik, kid, alg)
-	if !snap.AudienceAllowed(t.Audience) {
-		return nil, ReasonAudienceMismatch
+	if c.ExpiresAt == nil {
+		return nil, ReasonMalformedToken // exp is required
+	}
+	t := newToken(&c, ik, kid, alg, typ)
+	if reason := v.check(snap, t); reason != "" {
+		return nil, reason
 	}
 	v.cache.put(raw, t)
 	return t, ""
@@ -203,21 +322,34 @@ func (v *Verifier) recheck(snap *policy.Snapshot, t *Token) (reason Reason, keep
 	if v.keys.For(is) != t.ik || !t.ik.HasKID(t.kid) {
 		return "", false
 	}
+	return v.check(snap, t), true
+}
+
+// check runs the checks that depend on the policy and the clock, on a token
+// whose signature verified: now, or when it was cached.
+func (v *Verifier) check(snap *policy.Snapshot, t *Token) Reason {
 	if !snap.AlgorithmAllowed(t.alg) {
-		return ReasonDisallowedAlgorithm, true
+		return ReasonDisallowedAlgorithm
 	}
-	now := v.now()
-	if now.After(t.exp.Add(snap.ClockSkew)) {
-		return ReasonExpired, true
+	if snap.TokenType != "" && t.typ != snap.TokenType {
+		return ReasonWrongTokenType
 	}
-	if (!t.nbf.IsZero() && t.nbf.After(now.Add(snap.ClockSkew))) ||
-		(!t.iat.IsZero() && t.iat.After(now.Add(snap.ClockSkew))) {
-		return ReasonNotYetValid, true
+	now, skew := v.now(), snap.ClockSkew
+	if !now.Before(t.exp.Add(skew)) {
+		return ReasonExpired
+	}
+	if t.nbf.After(now.Add(skew)) || t.iat.After(now.Add(skew)) { // zero times are never after
+		return ReasonNotYetValid
+	}
+	// A token valid for longer than the policy allows is refused outright,
+	// not just until later: a leaked long-lived token stays dangerous.
+	if t.exp.After(now.Add(snap.MaxTokenAge+skew)) || (!t.iat.IsZero() && t.exp.Sub(t.iat) > snap.MaxTokenAge) {
+		return ReasonLifetimeTooLong
 	}
 	if !snap.AudienceAllowed(t.Audience) {
-		return ReasonAudienceMismatch, true
+		return ReasonAudienceMismatch
 	}
-	return "", true
+	return ""
 }
 
 // keyFits reports whether key is the kind alg needs, so a token cannot pick
@@ -243,6 +375,8 @@ func keyFits(alg string, key any) bool {
 
 func classify(err error) Reason {
 	switch {
+	case errors.Is(err, errHeader):
+		return ReasonMalformedToken
 	case errors.Is(err, errDisallowedAlg), errors.Is(err, jwt.ErrInvalidKeyType):
 		return ReasonDisallowedAlgorithm
 	case errors.Is(err, errIssuer):
