@@ -42,6 +42,11 @@ var conformance = []struct {
 	{"DuplicatesAcrossCalls", testDuplicatesAcrossCalls},
 	{"DuplicatesWithinCall", testDuplicatesWithinCall},
 	{"AllOrNothing", testAllOrNothing},
+	{"KeysBelongToTheirOwner", testKeysBelongToTheirOwner},
+	{"RepeatByAnotherOwnerWithinCall", testRepeatByAnotherOwnerWithinCall},
+	{"UnknownOwnerIsNobodys", testUnknownOwnerIsNobodys},
+	{"EntriesBeforeOwnersAreNobodys", testEntriesBeforeOwners},
+	{"YearRangeRoundTrips", testYearRangeRoundTrips},
 	{"ListFilters", testListFilters},
 	{"ListPagination", testListPagination},
 	{"PaginationWhileWriting", testPaginationWhileWriting},
@@ -62,7 +67,7 @@ func testCreateGetDay(t *testing.T, h *harness) {
 	in := timesheets.Entry{
 		UserType: timesheets.UserTypeEmployee, UserID: "Kyle", Date: &d, Project: "Auth0 – ünïcode ✓",
 		Hours: 7.25, Source: "jira", ExternalID: "JIRA-1", Status: timesheets.StatusApproved,
-		CreatedBy: "auth0|abc", CreatedAt: testTime, ApprovedBy: "boss", ApprovedAt: &approved,
+		CreatedBy: "auth0|abc", CreatedAt: testTime, ApprovedBy: "boss", ApprovedAt: &approved, Owner: testOwner,
 	}
 	res := mustCreate(t, h.st, in)
 	require.False(t, res[0].Duplicate)
@@ -182,6 +187,106 @@ func testAllOrNothing(t *testing.T, h *harness) {
 	assert.False(t, res[0].Duplicate)
 	assert.False(t, res[1].Duplicate)
 	assert.Greater(t, res[0].ID, existing[0].ID)
+}
+
+// testKeysBelongToTheirOwner: a key created by one client cannot be
+// claimed by another: its upload conflicts, and the whole call stores
+// nothing; the owner's retries stay duplicates of its entry.
+func testKeysBelongToTheirOwner(t *testing.T, h *harness) {
+	squat := ext(dayEntry(1), "tool", "77")
+	squat.Owner, squat.Hours = otherOwner, 23
+	first := mustCreate(t, h.st, squat)
+
+	real := ext(dayEntry(2), "tool", "77")
+	res, err := h.st.Create(ctxT(t), []timesheets.Entry{ext(dayEntry(3), "tool", "78"), real, ext(dayEntry(4), "tool", "79")})
+	require.ErrorIs(t, err, timesheets.ErrConflict)
+	require.Len(t, res, 3)
+	assert.Equal(t, timesheets.CreateResult{Conflict: true}, res[1], "a conflict reveals no id")
+	assert.False(t, res[0].Conflict)
+	assert.False(t, res[2].Conflict)
+	assert.Equal(t, []int64{first[0].ID}, ids(listAll(t, h.st, timesheets.Filter{})), "a call with a conflict stores nothing")
+
+	// Without the conflicting entry the rest is stored.
+	rest := mustCreate(t, h.st, ext(dayEntry(3), "tool", "78"), ext(dayEntry(4), "tool", "79"))
+	assert.False(t, rest[0].Duplicate || rest[0].Conflict)
+
+	// The owner's retry is a duplicate; the stored entry is the owner's.
+	again := mustCreate(t, h.st, owned(ext(dayEntry(9), "tool", "77"), otherOwner))
+	assert.Equal(t, timesheets.CreateResult{ID: first[0].ID, Duplicate: true}, again[0])
+	got, err := h.st.Get(ctxT(t), first[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, otherOwner, got.Owner)
+	assert.Equal(t, float64(23), got.Hours)
+}
+
+func testRepeatByAnotherOwnerWithinCall(t *testing.T, h *harness) {
+	res, err := h.st.Create(ctxT(t), []timesheets.Entry{
+		ext(dayEntry(1), "tool", "X"),
+		owned(ext(dayEntry(2), "tool", "X"), otherOwner),
+		ext(dayEntry(3), "tool", "X"), // the first owner's repeat: a duplicate
+	})
+	require.ErrorIs(t, err, timesheets.ErrConflict)
+	assert.Equal(t, []bool{false, true, false}, []bool{res[0].Conflict, res[1].Conflict, res[2].Conflict})
+	assert.Empty(t, listAll(t, h.st, timesheets.Filter{}))
+}
+
+// testUnknownOwnerIsNobodys: an entry without owner holds its key against
+// everyone, itself included.
+func testUnknownOwnerIsNobodys(t *testing.T, h *harness) {
+	mustCreate(t, h.st, owned(ext(dayEntry(1), "tool", "U"), ""))
+	for _, owner := range []string{testOwner, ""} {
+		res, err := h.st.Create(ctxT(t), []timesheets.Entry{owned(ext(dayEntry(2), "tool", "U"), owner)})
+		require.ErrorIs(t, err, timesheets.ErrConflict, "owner %q", owner)
+		assert.True(t, res[0].Conflict)
+	}
+	// Entries without external id have no key to own.
+	mustCreate(t, h.st, owned(dayEntry(3), ""), owned(dayEntry(3), ""))
+}
+
+// testEntriesBeforeOwners stores an entry with the schema as it was before
+// owners (migration 2), then opens the store, which adds the column: the
+// old entry's key is nobody's.
+func testEntriesBeforeOwners(t *testing.T, h *harness) {
+	h = &harness{eng: h.eng, url: h.eng.newURL(t)} // a database not yet migrated
+	db, dialect := h.eng.rawDB(t, h.url)
+	migrateTo(t, db, dialect, 2)
+	_, err := db.ExecContext(ctxT(t), `INSERT INTO entries (user_type, user_id, date_ns, period_start, project, hours,
+		source, external_id, created_at_ns) VALUES ('Employee', 'u', 0, '1970-01-01', 'p', 1, 'tool', 'OLD', 0)`)
+	require.NoError(t, err)
+
+	st := h.open(t, Options{})
+	old := listAll(t, st, timesheets.Filter{})
+	require.Len(t, old, 1)
+	assert.Equal(t, "", old[0].Owner)
+	res, err := st.Create(ctxT(t), []timesheets.Entry{ext(dayEntry(1), "tool", "OLD")})
+	require.ErrorIs(t, err, timesheets.ErrConflict)
+	assert.True(t, res[0].Conflict)
+}
+
+// testYearRangeRoundTrips: the first and last instants the API accepts
+// store and read back exactly.
+func testYearRangeRoundTrips(t *testing.T, h *harness) {
+	first := time.Date(timesheets.MinYear, 1, 1, 0, 0, 0, 0, time.UTC)
+	last := time.Date(timesheets.MaxYear, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	a, b := dayEntry(1), dayEntry(2)
+	a.Date, b.Date = &first, &last
+	c, d := weekEntry(1), weekEntry(2)
+	c.Year, c.Week = timesheets.MinYear, 1
+	d.Year, d.Week = timesheets.MaxYear, 52
+	res := mustCreate(t, h.st, a, b, c, d)
+	for i, want := range []timesheets.Entry{a, b, c, d} {
+		got, err := h.st.Get(ctxT(t), res[i].ID)
+		require.NoError(t, err)
+		want.ID = res[i].ID
+		assert.Equal(t, want, got)
+	}
+	day := func(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
+	got, err := h.st.List(ctxT(t), timesheets.Filter{From: day("1900-01-01"), To: day("1900-01-01")})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{res[0].ID, res[2].ID}, ids(got), "1900-W01 starts on 1900-01-01")
+	got, err = h.st.List(ctxT(t), timesheets.Filter{From: day("2200-12-31")})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{res[1].ID}, ids(got))
 }
 
 func testListFilters(t *testing.T, h *harness) {

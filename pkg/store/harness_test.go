@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pressly/goose/v3"
 
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
@@ -56,6 +58,8 @@ type engine struct {
 	// blockWrites holds the database's write lock from another connection
 	// until release is called, so that writes wait.
 	blockWrites func(t testing.TB, url string) (release func())
+	// rawDB opens the database without the store, and names its dialect.
+	rawDB func(t testing.TB, url string) (*sql.DB, goose.Dialect)
 }
 
 var engines = []engine{
@@ -80,6 +84,21 @@ var engines = []engine{
 			}
 			return func() { _ = tx.Rollback(); _ = db.Close() }
 		},
+		rawDB: func(t testing.TB, url string) (*sql.DB, goose.Dialect) {
+			path, _, err := sqlitePath(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return db, goose.DialectSQLite3
+		},
 	},
 	{
 		name:   "postgres",
@@ -99,6 +118,14 @@ var engines = []engine{
 				t.Fatal(err)
 			}
 			return func() { _ = tx.Rollback(ctx); _ = c.Close(ctx) }
+		},
+		rawDB: func(t testing.TB, url string) (*sql.DB, goose.Dialect) {
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return db, goose.DialectPostgres
 		},
 	},
 }
@@ -175,13 +202,19 @@ func ids(entries []timesheets.Entry) []int64 {
 
 var testTime = time.Date(2024, 3, 4, 10, 11, 12, 123456789, time.UTC)
 
+// Owners of test entries, as auth.Client names clients.
+const (
+	testOwner  = "https://issuer.test/#client:tester"
+	otherOwner = "https://issuer.test/#client:squatter"
+)
+
 // dayEntry is a valid day entry; n makes it distinct.
 func dayEntry(n int) timesheets.Entry {
 	d := testTime.AddDate(0, 0, n%30)
 	return timesheets.Entry{
 		UserType: timesheets.UserTypeEmployee, UserID: fmt.Sprintf("user-%d", n%7), Date: &d,
 		Project: fmt.Sprintf("project-%d", n%5), Hours: float64(n%8) + 0.5,
-		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime,
+		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime, Owner: testOwner,
 	}
 }
 
@@ -190,14 +223,45 @@ func weekEntry(n int) timesheets.Entry {
 	return timesheets.Entry{
 		UserType: timesheets.UserTypeContractor, UserID: fmt.Sprintf("user-%d", n%7),
 		Year: 2024, Week: 1 + n%52, Project: fmt.Sprintf("project-%d", n%5), Hours: 40,
-		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime,
+		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime, Owner: testOwner,
 	}
+}
+
+// owned gives e another owner.
+func owned(e timesheets.Entry, owner string) timesheets.Entry {
+	e.Owner = owner
+	return e
 }
 
 // ext gives e an external id.
 func ext(e timesheets.Entry, source, id string) timesheets.Entry {
 	e.Source, e.ExternalID = source, id
 	return e
+}
+
+// migrateTo applies the migrations of dialect up to version, as an older
+// release of the store would have.
+func migrateTo(t testing.TB, db *sql.DB, dialect goose.Dialect, version int64) {
+	t.Helper()
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := suffixPostgres
+	if dialect == goose.DialectPostgres {
+		other = suffixSQLite
+	}
+	names, err := fs.Glob(fsys, "*"+other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(dialect, db, fsys, goose.WithExcludeNames(names), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctxT(t), version); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func isUnavailable(err error) bool { return errors.Is(err, timesheets.ErrUnavailable) }

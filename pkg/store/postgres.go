@@ -163,15 +163,20 @@ func (s *pgStore) Create(ctx context.Context, entries []timesheets.Entry) ([]tim
 				return err
 			}
 		}
+		if fillRepeats(entries, res, firstOf) {
+			return timesheets.ErrConflict // rolls back
+		}
 		if s.beforeCommit != nil {
 			s.beforeCommit(ctx)
 		}
 		return nil
 	})
+	if errors.Is(err, timesheets.ErrConflict) {
+		return res, err
+	}
 	if err != nil {
 		return nil, pgError("create", err)
 	}
-	fillRepeats(res, firstOf)
 	return res, nil
 }
 
@@ -193,9 +198,10 @@ func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
 }
 
 const pgInsert = `INSERT INTO entries (id, user_type, user_id, date_ns, year, week, period_start, project, hours,
-	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns)
+	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::date[],
-	$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[])
+	$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[],
+	$17::text[])
 ON CONFLICT (source, external_id) WHERE external_id <> '' DO NOTHING
 RETURNING id`
 
@@ -210,6 +216,7 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []row, idx []int, res []tim
 		hours                                 = make([]float64, n)
 		userType, userID, project, source     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		externalID, status, createdBy, apprBy = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		owner                                 = make([]string, n)
 	)
 	for k, i := range idx {
 		r := &rows[i]
@@ -218,9 +225,10 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []row, idx []int, res []tim
 		periodStart[k], hours[k] = r.periodStart, r.e.Hours
 		userType[k], userID[k], project[k], source[k] = r.e.UserType, r.e.UserID, r.e.Project, r.e.Source
 		externalID[k], status[k], createdBy[k], apprBy[k] = r.e.ExternalID, r.e.Status, r.e.CreatedBy, r.e.ApprovedBy
+		owner[k] = r.e.Owner
 	}
 	out, err := tx.Query(ctx, pgInsert, id, userType, userID, dateNS, year, week, periodStart, project, hours,
-		source, externalID, status, createdBy, createdNS, apprBy, approvedNS)
+		source, externalID, status, createdBy, createdNS, apprBy, approvedNS, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +242,8 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []row, idx []int, res []tim
 }
 
 // resolveDuplicates looks up the existing entries that the entries idx
-// conflicted with and records them as duplicates in res. It returns the
+// conflicted with and records them in res as duplicates, or as conflicts
+// where another owner holds the key. It returns the
 // entries whose conflicting entry is gone by now (deleted meanwhile). Under
 // READ COMMITTED the lookup, a new statement, sees every entry committed
 // before it started, including one that the INSERT had to wait for and then
@@ -248,24 +257,28 @@ func resolveDuplicates(ctx context.Context, tx pgx.Tx, entries []timesheets.Entr
 		}
 	}
 	type key struct{ source, externalID string }
-	found := make(map[key]int64, len(sources))
+	type holder struct {
+		id    int64
+		owner string
+	}
+	found := make(map[key]holder, len(sources))
 	if len(sources) > 0 {
 		// One probe of the unique index per key. (A plain join is planned,
 		// in a cached generic plan, as a hash join over the whole table;
 		// LIMIT 1 keeps the LATERAL subquery from being flattened into one.)
-		rows, err := tx.Query(ctx, `SELECT e.id, k.source, k.external_id
+		rows, err := tx.Query(ctx, `SELECT e.id, e.owner, k.source, k.external_id
 		FROM unnest($1::text[], $2::text[]) AS k(source, external_id)
-		CROSS JOIN LATERAL (SELECT id FROM entries
+		CROSS JOIN LATERAL (SELECT id, owner FROM entries
 			WHERE source = k.source AND external_id = k.external_id AND external_id <> '' LIMIT 1) e`, sources, extIDs)
 		if err != nil {
 			return nil, err
 		}
 		var (
-			id       int64
+			h        holder
 			src, ext string
 		)
-		if _, err := pgx.ForEachRow(rows, []any{&id, &src, &ext}, func() error {
-			found[key{src, ext}] = id
+		if _, err := pgx.ForEachRow(rows, []any{&h.id, &h.owner, &src, &ext}, func() error {
+			found[key{src, ext}] = h
 			return nil
 		}); err != nil {
 			return nil, err
@@ -273,8 +286,8 @@ func resolveDuplicates(ctx context.Context, tx pgx.Tx, entries []timesheets.Entr
 	}
 	var pending []int
 	for _, i := range idx {
-		if id, ok := found[key{entries[i].Source, entries[i].ExternalID}]; ok && entries[i].ExternalID != "" {
-			res[i] = timesheets.CreateResult{ID: id, Duplicate: true}
+		if h, ok := found[key{entries[i].Source, entries[i].ExternalID}]; ok && entries[i].ExternalID != "" {
+			res[i] = existing(entries[i], h.id, h.owner)
 		} else {
 			pending = append(pending, i)
 		}

@@ -37,10 +37,19 @@ type sqliteStore struct {
 }
 
 func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteStore, err error) {
+	// Private files: the database holds everyone's timesheets. SQLite
+	// creates the -wal and -shm files with the database file's permissions,
+	// so creating that one 0600 here (SQLite would make it 0644) covers all
+	// three. An existing file keeps its permissions.
 	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: create database directory: %w", err)
 		}
+	}
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("store: create database file: %w", err)
+	} else if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("store: create database file: %w", err)
 	}
 	params, err := url.ParseQuery(query)
 	if err != nil {
@@ -91,7 +100,7 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 	if err := s.prepareInserts(ctx); err != nil {
 		return nil, sqliteError("open", err)
 	}
-	if s.lookup, err = s.w.PrepareContext(ctx, `SELECT id FROM entries WHERE source = $1 AND external_id = $2 AND external_id <> ''`); err != nil {
+	if s.lookup, err = s.w.PrepareContext(ctx, `SELECT id, owner FROM entries WHERE source = $1 AND external_id = $2 AND external_id <> ''`); err != nil {
 		return nil, sqliteError("open", err)
 	}
 	if s.r, err = sql.Open("sqlite", path+"?"+rparams.Encode()); err != nil {
@@ -106,10 +115,13 @@ func (s *sqliteStore) op(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, s.opTimeout)
 }
 
-// insertChunk is the most rows one INSERT statement carries (16 parameters
+// insertChunk is the most rows one INSERT statement carries (insertParams
 // each; SQLite allows 32766). Statements for every power of two up to it are
 // prepared at Open, so any number of rows takes few statements.
 const insertChunk = 64
+
+// insertParams is the number of columns an INSERT sets.
+const insertParams = 17
 
 // prepareInserts prepares the INSERT of n rows for each power of two n up
 // to insertChunk. Each row has an id chosen by Create; RETURNING says which
@@ -119,13 +131,13 @@ func (s *sqliteStore) prepareInserts(ctx context.Context) error {
 	for n := 1; n <= insertChunk; n *= 2 {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO entries (id, user_type, user_id, date_ns, year, week, period_start, project, hours,
-	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns) VALUES `)
+	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner) VALUES `)
 		for r := range n {
 			if r > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteString("(")
-			for c := range 16 {
+			for c := range insertParams {
 				if c > 0 {
 					b.WriteString(", ")
 				}
@@ -179,7 +191,7 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_
 		return nil, sqliteError("create", err)
 	}
 	inserted := make(map[int64]bool, len(insert))
-	args := make([]any, 0, 16*insertChunk)
+	args := make([]any, 0, insertParams*insertChunk)
 	for lo := 0; lo < len(insert); {
 		n := insertChunk
 		for n > len(insert)-lo {
@@ -194,7 +206,7 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_
 			r := newRow(entries[i], now)
 			args = append(args, last, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week,
 				r.periodStart.Format(time.DateOnly), r.e.Project, r.e.Hours, r.e.Source, r.e.ExternalID,
-				r.e.Status, r.e.CreatedBy, r.createdNS, r.e.ApprovedBy, r.approvedNS)
+				r.e.Status, r.e.CreatedBy, r.createdNS, r.e.ApprovedBy, r.approvedNS, r.e.Owner)
 		}
 		if err := collectIDs(tx.StmtContext(ctx, s.inserts[n]).QueryContext(ctx, args...))(inserted); err != nil {
 			return nil, sqliteError("create", err)
@@ -205,17 +217,22 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_
 		if inserted[res[i].ID] {
 			continue
 		}
-		// A conflict: an entry with this (source, external_id) exists.
-		var id int64
-		if err := look.QueryRowContext(ctx, entries[i].Source, entries[i].ExternalID).Scan(&id); err != nil {
+		// An entry with this (source, external_id) exists.
+		var (
+			id    int64
+			owner string
+		)
+		if err := look.QueryRowContext(ctx, entries[i].Source, entries[i].ExternalID).Scan(&id, &owner); err != nil {
 			return nil, sqliteError("create", fmt.Errorf("entry %d was not inserted and duplicates nothing: %w", i, err))
 		}
-		res[i] = timesheets.CreateResult{ID: id, Duplicate: true}
+		res[i] = existing(entries[i], id, owner)
+	}
+	if fillRepeats(entries, res, firstOf) {
+		return res, timesheets.ErrConflict // rolled back by the deferred call
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, sqliteError("create", err)
 	}
-	fillRepeats(res, firstOf)
 	return res, nil
 }
 

@@ -116,3 +116,24 @@ func TestSQLiteConcurrentMigrations(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestSQLiteFilesPrivate: the database, its WAL and shared-memory files and
+// the directory the store creates are the process user's alone.
+func TestSQLiteFilesPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "data")
+	path := filepath.Join(dir, "ts.db")
+	st, err := Open(ctxT(t), "sqlite://"+path, Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	mustCreate(t, st, dayEntry(1)) // the WAL and SHM exist while the store is open
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-migrate.lock"} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), d)
+	}
+}

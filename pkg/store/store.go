@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,7 +132,7 @@ func unavailable(op string, err error) error {
 }
 
 // columns are the entry columns in the order scanEntry reads them.
-const columns = `id, user_type, user_id, date_ns, year, week, project, hours, source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns`
+const columns = `id, user_type, user_id, date_ns, year, week, project, hours, source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner`
 
 // scanner is satisfied by pgx.Row, pgx.Rows, *sql.Row and *sql.Rows.
 type scanner interface {
@@ -145,7 +146,7 @@ func scanEntry(r scanner) (timesheets.Entry, error) {
 		createdNS                  int64
 	)
 	if err := r.Scan(&e.ID, &e.UserType, &e.UserID, &dateNS, &year, &week, &e.Project, &e.Hours,
-		&e.Source, &e.ExternalID, &e.Status, &e.CreatedBy, &createdNS, &e.ApprovedBy, &apprNS); err != nil {
+		&e.Source, &e.ExternalID, &e.Status, &e.CreatedBy, &createdNS, &e.ApprovedBy, &apprNS, &e.Owner); err != nil {
 		return e, err
 	}
 	e.Date = fromNanos(dateNS)
@@ -227,13 +228,33 @@ func dedupe(entries []timesheets.Entry) (insert []int, firstOf []int) {
 	return insert, firstOf
 }
 
-// fillRepeats completes the results of entries that repeat an earlier one.
-func fillRepeats(res []timesheets.CreateResult, firstOf []int) {
+// fillRepeats completes the results of entries that repeat an earlier one
+// and tells whether any entry conflicts.
+func fillRepeats(entries []timesheets.Entry, res []timesheets.CreateResult, firstOf []int) (conflict bool) {
 	for i, j := range firstOf {
-		if j >= 0 {
+		switch {
+		case j < 0:
+		case res[j].Conflict || !sameOwner(entries[i].Owner, entries[j].Owner):
+			res[i] = timesheets.CreateResult{Conflict: true}
+		default:
 			res[i] = timesheets.CreateResult{ID: res[j].ID, Duplicate: true}
 		}
 	}
+	return slices.ContainsFunc(res, func(r timesheets.CreateResult) bool { return r.Conflict })
+}
+
+// sameOwner tells whether an entry of owner a may be a duplicate of one of
+// owner b. An unknown owner ("", entries stored before owners were) is
+// nobody's: its keys conflict with every entry.
+func sameOwner(a, b string) bool { return a != "" && a == b }
+
+// existing is the result for an entry whose key is held by an existing
+// entry id of owner.
+func existing(e timesheets.Entry, id int64, owner string) timesheets.CreateResult {
+	if !sameOwner(e.Owner, owner) {
+		return timesheets.CreateResult{Conflict: true}
+	}
+	return timesheets.CreateResult{ID: id, Duplicate: true}
 }
 
 // listQuery builds the List statement with $n placeholders, which both

@@ -26,6 +26,14 @@ const (
 	MaxHoursPerWeek = 7 * 24
 )
 
+// Years an entry may fall in (inclusive): the dates of day entries, in UTC,
+// and the ISO years of week entries. Stored times are Unix nanoseconds,
+// which hold 1678 to 2262; a range well inside keeps every entry exact.
+const (
+	MinYear = 1900
+	MaxYear = 2200
+)
+
 // Entry is one timesheet entry: hours a user spent on a project on one day
 // (Date set) or in one ISO week (Year and Week set).
 type Entry struct {
@@ -41,6 +49,9 @@ type Entry struct {
 	ExternalID string     `json:"external_id,omitempty"`
 	Status     string     `json:"status"`
 	CreatedBy  string     `json:"created_by,omitempty"`
+	// Owner is the client (auth.Client) that owns the entry's
+	// (Source, ExternalID) key; never sent to clients. "" is no known owner.
+	Owner      string     `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
 	ApprovedBy string     `json:"approved_by,omitempty"`
 	ApprovedAt *time.Time `json:"approved_at,omitempty"`
@@ -67,7 +78,10 @@ func isoWeekStart(y, w int) time.Time {
 // CreateResult says what storing one entry did.
 type CreateResult struct {
 	ID        int64
-	Duplicate bool // an entry with the same (source, external_id) already existed
+	Duplicate bool // an entry of the same owner with the same (source, external_id) already existed
+	// Conflict: another owner's entry holds the same (source, external_id),
+	// or its owner is unknown; ID is then 0, and the entry cannot be stored.
+	Conflict bool
 }
 
 // Filter selects entries for List. Zero fields do not filter.
@@ -92,14 +106,19 @@ var (
 	ErrNotFound        = errors.New("timesheet not found")
 	ErrAlreadyApproved = errors.New("timesheet already approved")
 	ErrUnavailable     = errors.New("storage unavailable")
+	// ErrConflict: Create stored nothing because some entries conflict (see
+	// CreateResult.Conflict); without them the rest may be stored.
+	ErrConflict = errors.New("entries conflict with another client's (source, external_id)")
 )
 
 // Store keeps entries. Implementations live in pkg/store.
 type Store interface {
 	// Create stores entries in one transaction: all of them or none. An entry
 	// whose non-empty (Source, ExternalID) already exists, in the store or
-	// earlier in the same call, is not stored again and is reported Duplicate
-	// with the existing id.
+	// earlier in the same call, is not stored again: it is reported Duplicate
+	// with the existing id when both have the same non-empty Owner, else
+	// Conflict. If any entry conflicts, nothing is stored and the error is
+	// ErrConflict, with results in which only Conflict is meaningful.
 	Create(ctx context.Context, entries []Entry) ([]CreateResult, error)
 	Get(ctx context.Context, id int64) (Entry, error)
 	// List returns entries matching f in ascending id order.
