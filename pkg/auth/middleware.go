@@ -10,6 +10,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/server"
 )
 
 // Middleware enforces the policy in force on every request it wraps.
@@ -64,9 +65,16 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		if snap.Audit {
 			metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
 			metrics.AuthAuditAllowed.WithLabelValues(string(reason), label).Inc()
-			m.Logger.Info("audit mode: request would be refused", "reason", reason, "route", label, "method", r.Method)
-			// A valid token that only lacks scopes still names who called.
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+			// A valid token that only lacks scopes still names who called:
+			// what an operator checks before switching to Enforce. tok is
+			// nil when it did not verify, and nothing unverified is logged.
+			ctx := context.WithValue(r.Context(), tokenKey{}, tok)
+			attrs := []any{"reason", reason, "route", label, "method", server.MethodLabel(r.Method)}
+			if tok != nil {
+				attrs = append(attrs, "caller", Caller(ctx), "client", Client(ctx))
+			}
+			m.Logger.Info("audit mode: request would be refused", attrs...)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		if badRequest {
@@ -138,7 +146,7 @@ type errorBody struct {
 // invalid_token for a bad token, insufficient_scope with the scopes needed.
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reason, route string, required []string) {
 	metrics.AuthFailures.WithLabelValues(string(reason), route).Inc()
-	m.Logger.Debug("request refused", "reason", reason, "route", route, "method", r.Method)
+	m.Logger.Debug("request refused", "reason", reason, "route", route, "method", server.MethodLabel(r.Method))
 
 	body := errorBody{Description: description[reason]}
 	challenge := `Bearer realm="` + m.Realm + `"`

@@ -23,6 +23,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
 
 const audience = "https://timesheets.abc-inc.example/"
@@ -472,4 +473,62 @@ func TestCachedTokenFollowsPolicyAndKeys(t *testing.T) {
 		e.apply(t, spec)
 		require.Equal(t, 401, e.call(t, "GET", "/timesheets/1", tok).status)
 	})
+}
+
+// TestAuditLogNamesVerifiedCaller: an Audit-mode line names the caller of a
+// token that verified (what an operator checks before switching to
+// Enforce), names nobody for a token that did not, never holds the token,
+// and keeps the method to a fixed set.
+func TestAuditLogNamesVerifiedCaller(t *testing.T) {
+	e := newEnv(t, func(s *v1alpha1.ScopePolicySpec) { s.Mode = v1alpha1.ModeAudit })
+	var logs syncbuf.Buffer
+	mw := &auth.Middleware{Policy: e.holder, Verifier: auth.NewVerifier(e.keys, 10),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Realm: "timesheets"}
+	h := mw.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	lastLine := func(method, header string) map[string]any {
+		t.Helper()
+		req := httptest.NewRequest(method, "/timesheets/7", nil)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		before := len(logs.String())
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		out := logs.String()[before:]
+		require.NotContains(t, out, "eyJ", "a log line never holds a token")
+		var line map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &line), out)
+		return line
+	}
+
+	c := e.claims("batch:upload") // verifies, lacks read:timesheets
+	c["azp"] = "importer"
+	line := lastLine("GET", "Bearer "+e.is.sign(t, jwt.SigningMethodRS256, "rsa-1", c))
+	require.Equal(t, string(auth.ReasonInsufficientScope), line["reason"])
+	require.Equal(t, e.is.iss()+"#sub:client-1@clients", line["caller"])
+	require.Equal(t, e.is.iss()+"#client:importer", line["client"])
+	require.Equal(t, "GET", line["method"])
+
+	forged := newIssuer(t).sign(t, jwt.SigningMethodRS256, "rsa-1", c) // a key the issuer does not publish
+	line = lastLine("GET", "Bearer "+forged)
+	require.Equal(t, string(auth.ReasonBadSignature), line["reason"])
+	require.NotContains(t, line, "caller", "nothing unverified is logged")
+	require.NotContains(t, line, "client")
+
+	line = lastLine("BREW", "")
+	require.Equal(t, string(auth.ReasonMissingToken), line["reason"])
+	require.Equal(t, "other", line["method"], "an unknown method is logged as other")
+}
+
+// TestRefusalLogCapsMethod: the refusal debug line keeps the method to the
+// fixed set too.
+func TestRefusalLogCapsMethod(t *testing.T) {
+	e := newEnv(t, nil)
+	var logs syncbuf.Buffer
+	mw := &auth.Middleware{Policy: e.holder, Verifier: auth.NewVerifier(e.keys, 10),
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Realm: "timesheets"}
+	rec := httptest.NewRecorder()
+	mw.Wrap(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest(strings.Repeat("X", 64), "/timesheets/7", nil))
+	require.Equal(t, 401, rec.Code)
+	require.Contains(t, logs.String(), `"method":"other"`)
+	require.NotContains(t, logs.String(), "XXXX")
 }
