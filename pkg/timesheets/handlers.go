@@ -14,24 +14,41 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Request limits. A body past its limit gets 413.
 const (
-	MaxEntryBytes   = 64 << 10 // one entry
+	MaxEntryBytes   = 64 << 10 // one entry, alone or in a batch
 	MaxBatchBytes   = 8 << 20  // POST /timesheets/upload
 	MaxBatchEntries = 5000     // entries in one upload
+	// DefaultMaxLargeUploads is API.MaxLargeUploads when unset: each holds
+	// a MaxBatchBytes buffer while it is decoded.
+	DefaultMaxLargeUploads = 2
 )
 
-// API serves the timesheet endpoints.
+// API serves the timesheet endpoints. Caller and Client are injected, so
+// the domain package does not depend on the auth stack (auth.Caller and
+// auth.Client); "" means unknown.
 type API struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
-	// Caller names who sent a request (the token's sub), or "" when unknown.
-	// Injected, so the domain package does not depend on the auth stack.
+	// Caller names who sent a request; it is recorded as created_by and
+	// approved_by. An approval without one is refused.
 	Caller func(context.Context) string
+	// Client names the client that sent a request; it owns the
+	// (source, external_id) keys it creates. An entry with an external_id
+	// from a request without one is refused.
+	Client func(context.Context) string
+	// MaxLargeUploads bounds the uploads larger than MaxEntryBytes that are
+	// read and decoded at once; past it they get 503 with Retry-After.
+	// Smaller requests never wait for it. Default DefaultMaxLargeUploads.
+	MaxLargeUploads int
+
+	largeOnce sync.Once
+	large     chan []byte // one body buffer per slot, allocated on first use
 }
 
 func (a *API) caller(ctx context.Context) string {
@@ -39,6 +56,13 @@ func (a *API) caller(ctx context.Context) string {
 		return ""
 	}
 	return a.Caller(ctx)
+}
+
+func (a *API) client(ctx context.Context) string {
+	if a.Client == nil {
+		return ""
+	}
+	return a.Client(ctx)
 }
 
 // Register adds the endpoints to mux.
@@ -57,7 +81,9 @@ type (
 		ID        int64  `json:"id"`
 		Message   string `json:"message"`
 		Duplicate bool   `json:"duplicate,omitempty"`
-		Timesheet Entry  `json:"timesheet"`
+		// Timesheet is the created entry; a duplicate's answer has none,
+		// for the stored entry may be more than the caller could read.
+		Timesheet *Entry `json:"timesheet,omitempty"`
 	}
 	errorBody struct {
 		Error   string       `json:"error"`
@@ -82,6 +108,15 @@ type (
 	}
 )
 
+// Per-entry refusals that only the request, not the entry, explains. They
+// name no stored field nor its owner.
+var (
+	errConflict = FieldError{Field: "external_id",
+		Message: "this (source, external_id) belongs to another client; the entry was not stored: use an external_id of your own"}
+	errNoClient = FieldError{Field: "external_id",
+		Message: "an entry with an external_id needs a token naming its client (client id or subject)"}
+)
+
 func (a *API) now() time.Time {
 	if a.Now != nil {
 		return a.Now().UTC()
@@ -104,7 +139,15 @@ func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	a.stamp(r, &e)
+	if e.ExternalID != "" && e.Owner == "" {
+		a.invalid(w, ValidationError{errNoClient})
+		return
+	}
 	res, err := a.Store.Create(r.Context(), []Entry{e})
+	if errors.Is(err, ErrConflict) {
+		writeJSON(w, http.StatusConflict, errorBody{Error: "conflict", Message: errConflict.Message, Fields: []FieldError{errConflict}})
+		return
+	}
 	if err != nil {
 		a.storeError(w, err)
 		return
@@ -112,77 +155,176 @@ func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
 	e.ID = res[0].ID
 	w.Header().Set("Location", fmt.Sprintf("/timesheets/%d", e.ID))
 	if res[0].Duplicate {
-		stored, err := a.Store.Get(r.Context(), e.ID)
-		if err != nil {
-			a.storeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, createdBody{ID: e.ID, Duplicate: true, Timesheet: stored,
-			Message: fmt.Sprintf("Timesheet %d already holds this entry (source %q, external_id %q).", e.ID, e.Source, e.ExternalID)})
+		writeJSON(w, http.StatusOK, createdBody{ID: e.ID, Duplicate: true,
+			Message: fmt.Sprintf("Timesheet %d already holds this entry; nothing was stored.", e.ID)})
 		return
 	}
-	writeJSON(w, http.StatusCreated, createdBody{ID: e.ID, Timesheet: e,
+	writeJSON(w, http.StatusCreated, createdBody{ID: e.ID, Timesheet: &e,
 		Message: fmt.Sprintf("Created timesheet %d for %s %s.", e.ID, strings.ToLower(e.UserType), e.UserID)})
 }
 
-// stamp records who created the entry and when.
+// stamp records who created the entry, for which client, and when.
 func (a *API) stamp(r *http.Request, e *Entry) {
 	e.CreatedAt = a.now()
 	e.CreatedBy = a.caller(r.Context())
+	e.Owner = a.client(r.Context())
 }
 
 // upload takes one entry (as POST /timesheets) or a JSON array of entries.
 // Valid entries are stored in one transaction; invalid ones are reported
 // and not stored. With ?all_or_nothing=true, one invalid entry stores none.
+//
+// Memory: the first MaxEntryBytes+1 bytes are read for every request; a
+// body that fits is handled at once. A longer one must be an array, and
+// needs one of MaxLargeUploads slots (503 with Retry-After without), whose
+// buffer it is read into. Entries are decoded one at a time from that
+// buffer, each held to MaxEntryBytes, and errors quote little of a value.
 func (a *API) upload(w http.ResponseWriter, r *http.Request) {
 	strict := false
-	if v := r.URL.Query().Get("all_or_nothing"); v != "" {
+	v, ferr := queryValue(r.URL.Query(), "all_or_nothing")
+	if ferr == nil && v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: "all_or_nothing must be true or false",
-				Fields: []FieldError{{Field: "all_or_nothing", Message: "must be true or false"}}})
-			return
+			ferr = &FieldError{Field: "all_or_nothing", Message: "must be true or false"}
 		}
 		strict = b
 	}
-	body, ok := a.readJSON(w, r, MaxBatchBytes)
-	if !ok {
+	if ferr != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: ferr.Field + ": " + ferr.Message, Fields: []FieldError{*ferr}})
 		return
 	}
+	if !a.jsonContent(w, r) {
+		return
+	}
+	if r.ContentLength > MaxBatchBytes {
+		a.tooLarge(w, MaxBatchBytes)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBatchBytes)
+	head := make([]byte, MaxEntryBytes+1)
+	n, err := io.ReadFull(body, head)
+	head = head[:n]
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		a.uploadBody(w, r, head, strict) // it all fits in one entry's limit
+		return
+	case err != nil:
+		a.readError(w, err, MaxBatchBytes)
+		return
+	}
+	if t := bytes.TrimLeft(head, " \t\r\n"); len(t) == 0 || t[0] != '[' {
+		a.tooLarge(w, MaxEntryBytes) // one entry
+		return
+	}
+	buf, ok := a.acquireLarge()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "busy",
+			Message: fmt.Sprintf("the API is decoding as many uploads larger than %d bytes as it may; retry later, or send smaller ones", MaxEntryBytes)})
+		return
+	}
+	defer a.releaseLarge(buf)
+	data := append(buf[:0], head...)
+	for {
+		m, err := body.Read(data[len(data):cap(data)])
+		data = data[:len(data)+m]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			a.readError(w, err, MaxBatchBytes)
+			return
+		}
+	}
+	a.uploadBody(w, r, data, strict)
+}
+
+// acquireLarge takes a slot for a large upload, with its buffer, if one is
+// free. It never waits: a request that cannot be served soon is better
+// answered now, and its unread body costs nothing.
+func (a *API) acquireLarge() ([]byte, bool) {
+	select {
+	case buf := <-a.largeSlots():
+		if buf == nil {
+			// One byte over the limit, so that MaxBytesReader reports it.
+			buf = make([]byte, 0, MaxBatchBytes+1)
+		}
+		return buf, true
+	default:
+		return nil, false
+	}
+}
+
+// largeSlots holds the free slots for large uploads, each with its buffer
+// (nil until first used).
+func (a *API) largeSlots() chan []byte {
+	a.largeOnce.Do(func() {
+		n := a.MaxLargeUploads
+		if n <= 0 {
+			n = DefaultMaxLargeUploads
+		}
+		a.large = make(chan []byte, n)
+		for range n {
+			a.large <- nil
+		}
+	})
+	return a.large
+}
+
+func (a *API) releaseLarge(buf []byte) { a.largeSlots() <- buf[:0] }
+
+// uploadBody serves an upload's complete body.
+func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, strict bool) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
+		if len(body) > MaxEntryBytes {
+			a.tooLarge(w, MaxEntryBytes)
+			return
+		}
 		a.createOne(w, r, body)
 		return
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		a.invalid(w, ValidationError{jsonFieldError(err)})
+	if !json.Valid(body) {
+		// Unmarshal fails in its validity check, before it decodes anything.
+		a.invalid(w, ValidationError{jsonFieldError(json.Unmarshal(body, new([]json.RawMessage)))})
 		return
 	}
-	if len(raws) == 0 {
+	raws, total := splitArray(trimmed, MaxBatchEntries)
+	if total == 0 {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: "the batch is empty; send at least one entry"})
 		return
 	}
-	if len(raws) > MaxBatchEntries {
+	if total > MaxBatchEntries {
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "too_large",
-			Message: fmt.Sprintf("a batch holds at most %d entries, got %d; split it", MaxBatchEntries, len(raws))})
+			Message: fmt.Sprintf("a batch holds at most %d entries, got %d; split it", MaxBatchEntries, total)})
 		return
 	}
 
 	out := batchBody{Results: make([]batchResult, len(raws))}
+	reject := func(i int, errs []FieldError) {
+		out.Results[i].Status, out.Results[i].Errors = "rejected", errs
+		out.Rejected++
+	}
 	valid := make([]Entry, 0, len(raws))
 	validIdx := make([]int, 0, len(raws))
 	for i, raw := range raws {
 		out.Results[i].Index = i
+		if len(raw) > MaxEntryBytes {
+			reject(i, []FieldError{{Message: fmt.Sprintf("the entry is larger than %d bytes", MaxEntryBytes)}})
+			continue
+		}
 		e, err := DecodeEntry(raw)
 		if err != nil {
 			var ve ValidationError
 			errors.As(err, &ve)
-			out.Results[i].Status, out.Results[i].Errors = "rejected", ve
-			out.Rejected++
+			reject(i, ve)
 			continue
 		}
 		a.stamp(r, &e)
+		if e.ExternalID != "" && e.Owner == "" {
+			reject(i, []FieldError{errNoClient})
+			continue
+		}
 		valid = append(valid, e)
 		validIdx = append(validIdx, i)
 	}
@@ -190,25 +332,120 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, out) // nothing stored
 		return
 	}
-	if len(valid) > 0 {
-		res, err := a.Store.Create(r.Context(), valid)
-		if err != nil {
-			a.storeError(w, err)
-			return
-		}
-		for j, cr := range res {
-			br := &out.Results[validIdx[j]]
-			br.ID = cr.ID
-			if cr.Duplicate {
-				br.Status = "duplicate"
-				out.Duplicates++
-			} else {
-				br.Status = "created"
-				out.Created++
-			}
+	res, err := a.createWithoutConflicts(r.Context(), valid, validIdx, strict, func(i int) { reject(i, []FieldError{errConflict}) })
+	if errors.Is(err, ErrConflict) && strict {
+		writeJSON(w, http.StatusBadRequest, out) // nothing stored
+		return
+	}
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	for j, cr := range res {
+		br := &out.Results[validIdx[j]]
+		br.ID = cr.ID
+		if cr.Duplicate {
+			br.Status = "duplicate"
+			out.Duplicates++
+		} else {
+			br.Status = "created"
+			out.Created++
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// maxConflictRounds bounds the Creates of one upload whose entries keep
+// conflicting with keys that other clients create meanwhile.
+const maxConflictRounds = 4
+
+// createWithoutConflicts stores entries (of batch positions idx) in one
+// transaction. Entries that conflict are reported to conflict and, unless
+// strict, dropped: the others are stored in another transaction. It
+// returns the results of the entries left in entries and idx (shortened in
+// place); with strict, a conflict stores nothing and returns ErrConflict.
+func (a *API) createWithoutConflicts(ctx context.Context, entries []Entry, idx []int, strict bool, conflict func(int)) ([]CreateResult, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	for round := 0; ; round++ {
+		res, err := a.Store.Create(ctx, entries)
+		if !errors.Is(err, ErrConflict) {
+			return res, err
+		}
+		keep := 0
+		for j, cr := range res {
+			if cr.Conflict {
+				conflict(idx[j])
+				continue
+			}
+			entries[keep], idx[keep] = entries[j], idx[j]
+			keep++
+		}
+		if strict {
+			return nil, err
+		}
+		if keep == len(entries) || round+1 == maxConflictRounds {
+			return nil, fmt.Errorf("%w: conflicts keep changing: %w", ErrUnavailable, err)
+		}
+		entries, idx = entries[:keep], idx[:keep]
+		if keep == 0 {
+			return nil, nil
+		}
+	}
+}
+
+// splitArray returns the elements of a valid JSON array, as subslices of
+// data, at most limit of them, and how many there are.
+func splitArray(data []byte, limit int) (elems [][]byte, total int) {
+	start, depth := -1, 0
+	inString, escaped := false, false
+	end := func(i int) {
+		if start >= 0 {
+			if total < limit+1 {
+				elems = append(elems, bytes.TrimRight(data[start:i], " \t\r\n"))
+			}
+			total++
+		}
+		start = -1
+	}
+	for i := bytes.IndexByte(data, '[') + 1; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the array's own ]
+				end(i)
+				return elems, total
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				end(i)
+				continue
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	return elems, total
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
@@ -240,9 +477,12 @@ var listParams = map[string]bool{"user_id": true, "project": true, "status": tru
 func parseFilter(q url.Values) (Filter, error) {
 	f := Filter{Limit: DefaultPageSize, UserID: q.Get("user_id"), Project: q.Get("project")}
 	var errs ValidationError
-	for k := range q {
-		if !listParams[k] {
-			errs = append(errs, FieldError{Field: k, Message: "unknown query parameter; use user_id, project, status, from, to, cursor, limit"})
+	for k, vs := range q {
+		switch {
+		case !listParams[k]:
+			errs = append(errs, FieldError{Field: clip(k, MaxFieldName), Message: "unknown query parameter; use user_id, project, status, from, to, cursor, limit"})
+		case len(vs) > 1:
+			errs = append(errs, FieldError{Field: k, Message: "given more than once; give it once"})
 		}
 	}
 	if s := q.Get("status"); s != "" {
@@ -260,8 +500,12 @@ func parseFilter(q url.Values) (Filter, error) {
 			continue
 		}
 		t, err := parseDay(v)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, FieldError{Field: p.name, Message: "use a date such as 2017-05-10 or an RFC 3339 timestamp"})
+		case t.Year() < MinYear || t.Year() > MaxYear:
+			// Also keeps 0001-01-01, the zero time, from meaning "no bound".
+			errs = append(errs, FieldError{Field: p.name, Message: fmt.Sprintf("use a date from %d-01-01 to %d-12-31", MinYear, MaxYear)})
 		}
 		*p.dst = t
 	}
@@ -286,6 +530,19 @@ func parseFilter(q url.Values) (Filter, error) {
 		return Filter{}, errs
 	}
 	return f, nil
+}
+
+// queryValue returns the value of a query parameter, "" if absent; a
+// repeated one is refused rather than one of its values picked.
+func queryValue(q url.Values, name string) (string, *FieldError) {
+	vs := q[name]
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", &FieldError{Field: name, Message: "given more than once; give it once"}
 }
 
 func parseDay(v string) (time.Time, error) {
@@ -353,7 +610,12 @@ func (a *API) approve(w http.ResponseWriter, r *http.Request) {
 	}
 	approver := a.caller(r.Context())
 	if approver == "" {
-		approver = "unauthenticated" // only in Audit mode can a request get here without a token
+		// 403, not 401: the token (if any) passed the policy, and another
+		// token of the same client would not help unless it names someone.
+		// An approval is recorded against a name, never a placeholder.
+		writeJSON(w, http.StatusForbidden, errorBody{Error: "caller_unidentified",
+			Message: "an approval needs an access token naming its subject or client; this request's names nobody the API can record"})
+		return
 	}
 	e, err := a.Store.Approve(r.Context(), id, approver, a.now())
 	if errors.Is(err, ErrAlreadyApproved) {
@@ -385,23 +647,44 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 
 // readJSON checks the content type and reads at most limit bytes.
 func (a *API) readJSON(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "unsupported_media_type", Message: "send the body as Content-Type: application/json"})
+	if !a.jsonContent(w, r) {
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "too_large",
-				Message: fmt.Sprintf("the body is larger than %d bytes; split the batch", limit)})
-			return nil, false
-		}
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: "could not read the body"})
+		a.readError(w, err, limit)
 		return nil, false
 	}
 	return body, true
+}
+
+// jsonContent refuses a body that is not declared JSON.
+func (a *API) jsonContent(w http.ResponseWriter, r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "unsupported_media_type", Message: "send the body as Content-Type: application/json"})
+		return false
+	}
+	return true
+}
+
+// readError answers a failed read of a body limited to limit bytes.
+func (a *API) readError(w http.ResponseWriter, err error, limit int64) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		a.tooLarge(w, limit)
+		return
+	}
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: "could not read the body"})
+}
+
+func (a *API) tooLarge(w http.ResponseWriter, limit int64) {
+	what := "an upload"
+	if limit == MaxEntryBytes {
+		what = "one entry"
+	}
+	writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "too_large",
+		Message: fmt.Sprintf("the body is larger than %d bytes, the limit of %s; split it", limit, what)})
 }
 
 func (a *API) invalid(w http.ResponseWriter, err error) {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -18,6 +20,14 @@ const (
 	maxProject    = 128
 	maxSource     = 64
 	maxExternalID = 256
+)
+
+// Bounds on what an error quotes back, so that a rejected megabyte is not
+// echoed (once per entry of a batch, and again in the message).
+const (
+	maxQuoted       = 32  // runes of a bad value quoted in a message
+	MaxFieldName    = 64  // bytes of a field name in a FieldError
+	MaxErrorMessage = 256 // bytes of a FieldError message
 )
 
 // Input is an entry as clients send it, in either shape of the Auth0
@@ -54,6 +64,11 @@ func (v ValidationError) Error() string {
 // DecodeEntry parses one JSON entry strictly (unknown fields are errors) and
 // validates it.
 func DecodeEntry(data []byte) (Entry, error) {
+	// encoding/json would replace invalid UTF-8 with U+FFFD; JSON text must
+	// be UTF-8 (RFC 8259 section 8.1), so refuse it instead.
+	if !utf8.Valid(data) {
+		return Entry{}, ValidationError{{Message: "the entry is not valid UTF-8"}}
+	}
 	var in Input
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -68,16 +83,21 @@ func DecodeEntry(data []byte) (Entry, error) {
 
 // jsonFieldError turns a decoding error into a message naming the field.
 func jsonFieldError(err error) FieldError {
+	f := describeJSONError(err)
+	return FieldError{Field: clip(f.Field, MaxFieldName), Message: clip(f.Message, MaxErrorMessage)}
+}
+
+func describeJSONError(err error) FieldError {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		return FieldError{Field: typeErr.Field, Message: fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+		return FieldError{Field: typeErr.Field, Message: fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type.Kind().String()), clip(typeErr.Value, maxQuoted))}
 	case errors.As(err, &syntaxErr):
 		return FieldError{Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return FieldError{Field: name, Message: "unknown field; accepted fields are user_type, user_id, date, year, week, project, hours, source, external_id"}
+		return FieldError{Field: clip(name, MaxFieldName), Message: "unknown field; accepted fields are user_type, user_id, date, year, week, project, hours, source, external_id"}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return FieldError{Message: "the body is empty or truncated; send a JSON object"}
 	}
@@ -107,7 +127,7 @@ func (in Input) Validate() (Entry, error) {
 		case UserTypeEmployee, UserTypeContractor:
 			e.UserType = *in.UserType
 		default:
-			bad("user_type", "unknown user type %q; use Employee or Contractor", *in.UserType)
+			bad("user_type", "unknown user type %s; use Employee or Contractor", quote(*in.UserType))
 		}
 	}
 	e.UserID = text(in.UserID, "user_id", maxUserID, true, bad)
@@ -121,9 +141,12 @@ func (in Input) Validate() (Entry, error) {
 		bad("date", "give either date (a day) or year and week (an ISO week), not both")
 	case in.Date != nil:
 		d, err := time.Parse(time.RFC3339Nano, *in.Date)
-		if err != nil {
-			bad("date", "%q is not an RFC 3339 timestamp such as 2017-05-10T17:40:20.095Z", *in.Date)
-		} else {
+		switch {
+		case err != nil:
+			bad("date", "%s is not an RFC 3339 timestamp such as 2017-05-10T17:40:20.095Z", quote(*in.Date))
+		case d.UTC().Year() < MinYear || d.UTC().Year() > MaxYear:
+			bad("date", "%s is out of range; use a date from %d-01-01 to %d-12-31 (UTC)", quote(*in.Date), MinYear, MaxYear)
+		default:
 			d = d.UTC()
 			e.Date = &d
 		}
@@ -133,8 +156,8 @@ func (in Input) Validate() (Entry, error) {
 			break
 		}
 		e.Year, e.Week = *in.Year, *in.Week
-		if e.Year < 2000 || e.Year > 2100 {
-			bad("year", "%d is out of range; use 2000 to 2100", e.Year)
+		if e.Year < MinYear || e.Year > MaxYear {
+			bad("year", "%d is out of range; use %d to %d", e.Year, MinYear, MaxYear)
 		} else if _, last := time.Date(e.Year, time.December, 28, 0, 0, 0, 0, time.UTC).ISOWeek(); e.Week < 1 || e.Week > last {
 			bad("week", "%d is not an ISO week of %d; use 1 to %d", e.Week, e.Year, last)
 		}
@@ -178,10 +201,46 @@ func text(v *string, field string, max int, required bool, bad func(string, stri
 		bad(field, "must be valid UTF-8")
 	case utf8.RuneCountInString(s) > max:
 		bad(field, "longer than %d characters", max)
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		bad(field, "must not contain control characters")
+	case strings.ContainsFunc(s, invisible):
+		bad(field, "must not contain control, format (zero-width, bidi), line-separator or replacement characters")
 	default:
 		return s
 	}
 	return ""
+}
+
+// invisible tells the characters refused in text fields: controls (Cc, C0
+// and C1), format characters (Cf: zero-width, bidi overrides and isolates,
+// the BOM) and line or paragraph separators, with which one value can be
+// made to look like another; and U+FFFD, which encoding/json puts in place
+// of an escaped lone surrogate.
+func invisible(r rune) bool {
+	return r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// quote quotes at most maxQuoted runes of a client's value for a message.
+func quote(s string) string {
+	if utf8.RuneCountInString(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	n := 0
+	for i := range s {
+		if n == maxQuoted {
+			return strconv.Quote(s[:i]) + fmt.Sprintf("... (%d bytes)", len(s))
+		}
+		n++
+	}
+	return strconv.Quote(s)
+}
+
+// clip cuts s to at most max bytes, on a rune boundary.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
