@@ -44,8 +44,10 @@ type issuer struct {
 	age      string            // Age of JWKS responses ("" = none)
 	hold     chan struct{}     // while non-nil, JWKS requests wait for it to close
 	down     atomic.Bool
-	requests atomic.Int64 // JWKS requests
-	discover atomic.Int64 // discovery requests
+	// discoveryDown makes discovery answer 503.
+	discoveryDown atomic.Bool
+	requests      atomic.Int64 // JWKS requests
+	discover      atomic.Int64 // discovery requests
 }
 
 const wellKnownJWKS = "/.well-known/jwks.json"
@@ -59,6 +61,10 @@ func newIssuer(t testing.TB) *issuer {
 	mux.HandleFunc("GET /keys/{name}", is.serveJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		is.discover.Add(1)
+		if is.discoveryDown.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		is.mu.Lock()
 		path := is.jwksPath
 		is.mu.Unlock()
