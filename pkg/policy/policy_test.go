@@ -190,3 +190,22 @@ func TestScopeToken(t *testing.T) {
 		require.Equal(t, want, policy.ScopeToken(s), "%q", s)
 	}
 }
+
+// The strict sample requires at+jwt tokens valid for at most an hour; the
+// main sample leaves both at their defaults, so the development issuer's
+// tokens (typ JWT, 1h) pass it.
+func TestStrictSample(t *testing.T) {
+	load := func(name string) *policy.Snapshot {
+		t.Helper()
+		s, err := policy.LoadFile(filepath.Join("..", "..", "config", "samples", name))
+		require.NoError(t, err)
+		return s
+	}
+	strict := load("auth_v1alpha1_scopepolicy_strict.yaml")
+	require.Equal(t, "application/at+jwt", strict.TokenType)
+	require.Equal(t, time.Hour, strict.MaxTokenAge)
+	main := load("auth_v1alpha1_scopepolicy.yaml")
+	require.Empty(t, main.TokenType)
+	require.Equal(t, policy.DefaultMaxTokenAge, main.MaxTokenAge)
+	require.Equal(t, len(main.Routes), len(strict.Routes), "the same endpoints")
+}
