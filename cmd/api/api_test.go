@@ -144,7 +144,7 @@ func TestEndpoints(t *testing.T) {
 		got := s.do(t, "GET", r.header.Get("Location"), admin, "", "")
 		require.Equal(t, 200, got.status)
 		require.Equal(t, "2017-05-10T17:40:20.095Z", got.body["date"])
-		require.Equal(t, "admin@clients", got.body["created_by"])
+		require.Equal(t, s.issuer.Issuer()+"#sub:admin@clients", got.body["created_by"])
 	})
 	t.Run("upload one entry with batch:upload only", func(t *testing.T) {
 		r := s.do(t, "POST", "/timesheets/upload", importer, jsonType, weekEntry)
@@ -207,7 +207,7 @@ func TestEndpoints(t *testing.T) {
 		loc := r.header.Get("Location")
 		ap := s.do(t, "POST", loc+"/approve", admin, "", "")
 		require.Equal(t, 200, ap.status, ap.raw)
-		require.Equal(t, "admin@clients", ap.body["approved_by"])
+		require.Equal(t, s.issuer.Issuer()+"#sub:admin@clients", ap.body["approved_by"])
 		require.NotEmpty(t, ap.body["approved_at"])
 		require.Equal(t, 409, s.do(t, "POST", loc+"/approve", admin, "", "").status)
 		require.Equal(t, 204, s.do(t, "DELETE", loc, admin, "", "").status)

@@ -68,8 +68,8 @@ func TestImportFormats(t *testing.T) {
 
 	t.Run("stored as sent", func(t *testing.T) {
 		for _, e := range api.Entries(t) {
-			if e.Source != "contractor-tool" || !strings.HasPrefix(e.ExternalID, "sha256-") || e.CreatedBy != "importer@clients" {
-				t.Fatalf("entry %+v: want source contractor-tool, a hashed external id, created by importer@clients", e)
+			if e.Source != "contractor-tool" || !strings.HasPrefix(e.ExternalID, "sha256-") || e.CreatedBy != api.Issuer.Issuer()+"#sub:importer@clients" {
+				t.Fatalf("entry %+v: want source contractor-tool, a hashed external id, created by the issuer's importer@clients", e)
 			}
 		}
 	})
