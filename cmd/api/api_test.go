@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -65,10 +66,12 @@ func newStackWith(t testing.TB, authOn bool, databaseURL string, is *devissuer.S
 	t.Cleanup(keys.Close)
 	snap, err := policy.Compile("test", 1, policy.Sample(is.Issuer(), devAudience))
 	require.NoError(t, err)
+	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
+	go act.Run(ctx)
+	act.Propose(snap)
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	enforce(wctx, holder, keys, snap, logger)
-	require.NoError(t, keys.Ready(snap.Issuers))
+	require.NoError(t, act.WaitInForce(wctx, snap))
 
 	var h http.Handler
 	if authOn {

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -32,9 +31,11 @@ func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
 	holder := &policy.Holder{}
 	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
 	defer keys.Close()
+	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return waitFatal(ctx, fatal) })
+	g.Go(func() error { return act.Run(ctx) })
 	var initial *policy.Snapshot
 	if c.dev {
 		snap, devServer, err := startDevIssuer(ctx, c, logger)
@@ -45,42 +46,32 @@ func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
 		initial = snap
 	}
 	if c.policyFile != "" {
+		// A policy file that does not compile at start stops the process; a
+		// later bad edit only leaves the last good policy in force.
 		if initial, err = policy.LoadFile(c.policyFile); err != nil {
 			metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
 			return err
 		}
+	}
+	// Proposed before the watcher starts, so whatever the watcher reads
+	// (the same file, or an edit made during start-up) comes after it.
+	act.Propose(initial)
+	if c.policyFile != "" {
 		g.Go(func() error {
 			policy.WatchFile(ctx, c.policyFile, time.Second, func(s *policy.Snapshot, err error) {
 				if err != nil {
-					metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
-					logger.Error("policy file refused; the last valid policy stays in force", "error", err)
+					act.Refuse(0, err)
 					return
 				}
-				enforce(ctx, holder, keys, s, logger)
+				act.Propose(s)
 			})
 			return nil
 		})
 	}
-	g.Go(func() error {
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		enforce(wctx, holder, keys, initial, logger)
-		return nil
-	})
 
-	ready := readiness(st, holder, keys)
-	probes := http.NewServeMux()
-	probes.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	probes.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := ready(r); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
 	for _, s := range []*server.Server{
 		{Name: "api", Addr: c.listenAddress, Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger), TLS: tlsConfig},
-		{Name: "probes", Addr: c.probeAddress, Handler: probes},
+		{Name: "probes", Addr: c.probeAddress, Handler: server.Probes(readiness(st, act))},
 		{Name: "metrics", Addr: c.metricsAddress, Handler: promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})},
 	} {
 		s.Logger, s.ShutdownTimeout = logger, shutdownTimeout

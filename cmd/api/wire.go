@@ -1,15 +1,13 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net/http"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/certfile"
-	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
@@ -38,29 +36,14 @@ func apiTLS(c config, logger *slog.Logger) (*tls.Config, error) {
 	return certs.TLSConfig(), nil
 }
 
-// readiness fails until a policy is in force with its keys, and while the
-// database cannot be reached.
-func readiness(st timesheets.Store, holder *policy.Holder, keys *auth.Keys) func(*http.Request) error {
-	return func(r *http.Request) error {
-		snap := holder.Load()
-		if snap == nil {
-			return errors.New("no ScopePolicy in force")
+// readiness fails while no policy with keys is in force (a pending or
+// refused policy only adds a note) and while the database cannot be reached.
+func readiness(st timesheets.Store, act *activation.Activator) server.ReadyFunc {
+	return func(r *http.Request) (string, error) {
+		note, err := act.Readiness()
+		if err != nil {
+			return "", err
 		}
-		if err := keys.Ready(snap.Issuers); err != nil {
-			return err
-		}
-		return st.Ping(r.Context())
+		return note, st.Ping(r.Context())
 	}
-}
-
-// enforce puts a snapshot in force: keys for its issuers first, so a new
-// issuer's tokens do not fail while the swap races the first fetch.
-func enforce(ctx context.Context, holder *policy.Holder, keys *auth.Keys, snap *policy.Snapshot, logger *slog.Logger) {
-	keys.Sync(snap.Issuers)
-	_ = keys.WaitReady(ctx, snap.Issuers) // bounded by ctx; a dead JWKS must not block the swap forever
-	holder.Store(snap)
-	metrics.PolicyGeneration.Set(float64(snap.Generation))
-	metrics.PolicyReloads.WithLabelValues(metrics.ReloadSuccess).Inc()
-	logger.Info("policy in force", "source", snap.Source, "generation", snap.Generation,
-		"issuers", len(snap.Issuers), "routes", len(snap.Routes), "audit", snap.Audit)
 }

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
@@ -142,13 +143,14 @@ func Start(t testing.TB, o Options) *API {
 	holder := &policy.Holder{}
 	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
 	t.Cleanup(keys.Close)
-	keys.Sync(snap.Issuers)
+	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
+	go act.Run(ctx)
+	act.Propose(snap)
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := keys.WaitReady(wctx, snap.Issuers); err != nil {
-		t.Fatalf("apitest: issuer keys: %v", err)
+	if err := act.WaitInForce(wctx, snap); err != nil {
+		t.Fatalf("apitest: %v", err)
 	}
-	holder.Store(snap)
 
 	// As cmd/api's apiHandler builds it.
 	mux := http.NewServeMux()

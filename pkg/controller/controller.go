@@ -50,9 +50,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/server"
 )
 
 // The RBAC of the API: everything is namespaced (a Role in the namespace of
@@ -220,8 +222,10 @@ func New(cfg *rest.Config, o Options) (*Controller, error) {
 				&v1alpha1.ScopePolicy{}: {Field: fields.OneTermEqualSelector("metadata.name", o.Name)},
 			},
 		},
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		Metrics: metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		// The probes are served by a runnable (see below): /readyz stays 200
+		// with a note while a new generation waits, which healthz cannot say.
+		HealthProbeBindAddress:        "0",
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.Namespace,
@@ -245,9 +249,14 @@ func New(cfg *rest.Config, o Options) (*Controller, error) {
 
 	notify := make(chan event.GenericEvent, 1)
 	enf := &enforcer{
-		client: mgr.GetClient(), holder: o.Holder, keys: o.Keys,
+		client: mgr.GetClient(),
 		source: o.Namespace + "/" + o.Name, name: o.Name, namespace: o.Namespace,
-		keyWait: o.KeyWait, retry: o.RetryInterval, notify: notify, log: o.Logger,
+		notify: notify, log: o.Logger,
+	}
+	enf.act = activation.New(activation.Options{Holder: o.Holder, Keys: o.Keys,
+		KeyWait: o.KeyWait, RetryInterval: o.RetryInterval, Logger: o.Logger, OnChange: enf.poke})
+	if err := mgr.Add(everyReplica{manager.RunnableFunc(enf.act.Run)}); err != nil {
+		return nil, fmt.Errorf("controller: add activator: %w", err)
 	}
 	sw := &statusWriter{
 		client: mgr.GetClient(), enforcer: enf, keys: o.Keys,
@@ -278,15 +287,17 @@ func New(cfg *rest.Config, o Options) (*Controller, error) {
 			return nil, fmt.Errorf("controller: add runnable: %w", err)
 		}
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("policy", ReadyCheck(o.Holder, o.Keys)); err != nil {
-		return nil, err
-	}
-	if o.ReadyCheck != nil {
-		if err := mgr.AddReadyzCheck("app", o.ReadyCheck); err != nil {
-			return nil, err
+	if addr := o.HealthProbeBindAddress; addr != "" && addr != "0" {
+		ready := func(r *http.Request) (string, error) {
+			note, err := enf.act.Readiness()
+			if err == nil && o.ReadyCheck != nil {
+				err = o.ReadyCheck(r)
+			}
+			return note, err
+		}
+		probes := &server.Server{Name: "probes", Addr: addr, Handler: server.Probes(ready), Logger: o.Logger, ShutdownTimeout: 5 * time.Second}
+		if err := mgr.Add(probes); err != nil {
+			return nil, fmt.Errorf("controller: add probes: %w", err)
 		}
 	}
 	return &Controller{mgr: mgr, enforcer: enf, status: sw}, nil
@@ -314,17 +325,9 @@ func (c *Controller) Elected() <-chan struct{} { return c.mgr.Elected() }
 // StatusWrites counts the status patches this replica made.
 func (c *Controller) StatusWrites() int64 { return c.status.writes.Load() }
 
-// ReadyCheck fails while no policy is in force or any of its issuers has no
-// signing keys.
-func ReadyCheck(holder *policy.Holder, keys *auth.Keys) healthz.Checker {
-	return func(*http.Request) error {
-		snap := holder.Load()
-		if snap == nil {
-			return errors.New("no ScopePolicy in force: protected routes answer 503")
-		}
-		return keys.Ready(snap.Issuers)
-	}
-}
+// Readiness is the replica's readiness as /readyz reports it: an error while
+// no policy with keys is in force, and a note about a pending or refused one.
+func (c *Controller) Readiness() (string, error) { return c.enforcer.act.Readiness() }
 
 // everyReplica runs a runnable on every replica, leader or not.
 type everyReplica struct{ manager.Runnable }

@@ -469,8 +469,8 @@ func TestDeleteFailsClosed(t *testing.T) {
 	if r.holder.Load() != nil {
 		t.Error("a snapshot is still held")
 	}
-	if err := ReadyCheck(r.holder, r.keys)(nil); err == nil || !strings.Contains(err.Error(), "no ScopePolicy in force") {
-		t.Errorf("ReadyCheck = %v", err)
+	if _, err := r.ctrl.Readiness(); err == nil || !strings.Contains(err.Error(), "no policy in force") {
+		t.Errorf("Readiness = %v", err)
 	}
 	if code := r.probeStatus(t, "/readyz"); code == http.StatusOK {
 		t.Error("/readyz ok without a policy")

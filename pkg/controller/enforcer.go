@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,9 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
-	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
 
@@ -30,39 +29,38 @@ type state struct {
 	// pending compiled but waits for the keys of its new issuers; the
 	// snapshot in force (if any) stays until they arrive.
 	pending *policy.Snapshot
+	waited  bool // pending has waited past the key wait
 	inForce *policy.Snapshot
 }
 
-// enforcer puts each valid generation of the policy in force on this replica.
+// enforcer hands each generation of the policy to the activator, which puts
+// it in force on this replica (the same path a policy file takes).
 type enforcer struct {
 	client          client.Client
-	holder          *policy.Holder
-	keys            *auth.Keys
+	act             *activation.Activator
 	source          string
 	name, namespace string
-	keyWait, retry  time.Duration
 	notify          chan<- event.GenericEvent
 	log             *slog.Logger
 
-	mu sync.Mutex
-	st state
+	mu         sync.Mutex
+	uid        types.UID
+	generation int64
+	compileErr error
 }
 
 func (e *enforcer) state() state {
+	as := e.act.State()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.st
-}
-
-func (e *enforcer) setState(st state) {
-	e.mu.Lock()
-	e.st = st
-	e.mu.Unlock()
+	return state{uid: e.uid, generation: e.generation, compileErr: e.compileErr, pending: as.Pending, waited: as.Waited, inForce: as.InForce}
 }
 
 // poke asks the status writer (if this replica leads) to report; a poke
-// already queued covers this one.
-func (e *enforcer) poke(obj *v1alpha1.ScopePolicy) {
+// already queued covers this one. The activator pokes on every change.
+func (e *enforcer) poke() {
+	obj := &v1alpha1.ScopePolicy{}
+	obj.Name, obj.Namespace = e.name, e.namespace
 	select {
 	case e.notify <- event.GenericEvent{Object: obj}:
 	default:
@@ -82,69 +80,32 @@ func (e *enforcer) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 
-	st := e.state()
-	if st.uid != sp.UID || st.generation != sp.Generation {
-		st.uid, st.generation, st.compileErr, st.pending = sp.UID, sp.Generation, nil, nil
-		snap, err := policy.Compile(e.source, sp.Generation, sp.Spec)
-		if err != nil {
-			metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
-			st.compileErr = err
-			// Stop fetching for issuers of an abandoned pending generation.
-			e.keys.Sync(issuersOf(st.inForce))
-			e.log.Warn("ScopePolicy refused; the last good policy stays in force",
-				"policy", e.source, "generation", sp.Generation, "inForce", generationOf(st.inForce), "error", err)
-		} else {
-			st.pending = snap
-		}
+	e.mu.Lock()
+	changed := e.uid != sp.UID || e.generation != sp.Generation
+	var compileErr error
+	var snap *policy.Snapshot
+	if changed {
+		snap, compileErr = policy.Compile(e.source, sp.Generation, sp.Spec)
+		e.uid, e.generation, e.compileErr = sp.UID, sp.Generation, compileErr
 	}
-	if st.pending != nil {
-		st = e.activate(ctx, st)
-	}
-	e.setState(st)
-	e.poke(&sp)
-
-	if st.pending != nil || (st.inForce != nil && e.keys.Ready(st.inForce.Issuers) != nil) {
-		return reconcile.Result{RequeueAfter: e.retry}, nil
+	e.mu.Unlock()
+	switch {
+	case !changed:
+	case compileErr != nil:
+		e.act.Refuse(sp.Generation, compileErr) // pokes the status writer
+	default:
+		e.act.Propose(snap) // the activator pokes once it is in force or has waited for keys
 	}
 	return reconcile.Result{}, nil
-}
-
-// activate puts st.pending in force once the keys of its issuers are there.
-// Until then the snapshot in force stays, and keys are fetched for both. A
-// first policy goes in force at once: with no policy every protected route
-// fails anyway, with it only tokens of issuers without keys do.
-func (e *enforcer) activate(ctx context.Context, st state) state {
-	next := st.pending
-	e.keys.Sync(unionIssuers(next, st.inForce))
-	wctx, cancel := context.WithTimeout(ctx, e.keyWait)
-	err := e.keys.WaitReady(wctx, next.Issuers) // at once when the issuers are unchanged
-	cancel()
-	if err != nil {
-		if st.inForce != nil {
-			e.log.Warn("ScopePolicy waits for signing keys; the last good policy stays in force",
-				"policy", e.source, "generation", next.Generation, "inForce", st.inForce.Generation, "error", err)
-			return st
-		}
-		e.log.Warn("ScopePolicy goes in force without signing keys; its tokens answer 503 until they arrive",
-			"policy", e.source, "generation", next.Generation, "error", err)
-	}
-	e.keys.Sync(next.Issuers)
-	e.holder.Store(next)
-	metrics.PolicyGeneration.Set(float64(next.Generation))
-	metrics.PolicyReloads.WithLabelValues(metrics.ReloadSuccess).Inc()
-	e.log.Info("policy in force", "source", next.Source, "generation", next.Generation,
-		"issuers", len(next.Issuers), "routes", len(next.Routes), "audit", next.Audit)
-	st.inForce, st.pending = next, nil
-	return st
 }
 
 // remove takes the policy out of force: protected routes fail closed.
 func (e *enforcer) remove() {
 	st := e.state()
-	e.holder.Store(nil)
-	e.keys.Sync(nil)
-	metrics.PolicyGeneration.Set(0)
-	e.setState(state{})
+	e.act.Remove()
+	e.mu.Lock()
+	e.uid, e.generation, e.compileErr = "", 0, nil
+	e.mu.Unlock()
 	if st.inForce != nil || st.generation != 0 {
 		e.log.Warn("ScopePolicy deleted: no policy in force, protected routes answer 503", "policy", e.source)
 	} else {
@@ -157,13 +118,6 @@ func issuersOf(s *policy.Snapshot) []policy.Issuer {
 		return nil
 	}
 	return s.Issuers
-}
-
-func generationOf(s *policy.Snapshot) int64 {
-	if s == nil {
-		return 0
-	}
-	return s.Generation
 }
 
 // unionIssuers lists the issuers of a, then those of b that a lacks.

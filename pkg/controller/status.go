@@ -45,8 +45,9 @@ func (w *statusWriter) Reconcile(ctx context.Context, req reconcile.Request) (re
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	st := w.enforcer.state()
-	if st.uid != sp.UID || st.generation != sp.Generation {
-		// The enforcer has not seen this generation yet; it pokes us when done.
+	if st.uid != sp.UID || st.generation != sp.Generation || (st.pending != nil && !st.waited) {
+		// The enforcer has not seen this generation yet, or its activation
+		// is still within the key wait; the activator pokes us when done.
 		return reconcile.Result{}, nil
 	}
 

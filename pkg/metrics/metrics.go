@@ -66,12 +66,17 @@ var (
 
 	PolicyReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "timesheets_policy_reloads_total",
-		Help: "Policy loads, by result (success, invalid).",
+		Help: "Policy loads, by result (success; invalid: refused; keys_unavailable: waits for its issuers' keys while the last good policy stays in force).",
 	}, []string{"result"})
 
 	PolicyGeneration = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "timesheets_policy_generation",
 		Help: "Generation of the ScopePolicy in force; 0 when none is loaded.",
+	})
+
+	PolicyPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "timesheets_policy_pending",
+		Help: "1 while a valid policy waits for its issuers' signing keys and the last good one stays in force; alert when it lasts.",
 	})
 
 	TokenCache = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -84,9 +89,12 @@ var (
 const (
 	ReloadSuccess = "success"
 	ReloadInvalid = "invalid"
+	// ReloadKeysUnavailable counts a valid policy that waited past its key
+	// wait; it goes in force when the keys arrive (then success).
+	ReloadKeysUnavailable = "keys_unavailable"
 )
 
 func init() {
 	Registry.MustRegister(AuthFailures, AuthAuditAllowed, HTTPRequests, HTTPDuration,
-		JWKSRefreshes, JWKSKeys, PolicyReloads, PolicyGeneration, TokenCache)
+		JWKSRefreshes, JWKSKeys, PolicyReloads, PolicyGeneration, PolicyPending, TokenCache)
 }
