@@ -141,7 +141,12 @@ func failingFetches(keys *auth.Keys, s *policy.Snapshot) string {
 	var msgs []string
 	for _, is := range s.Issuers {
 		if ik := keys.For(is); ik != nil {
-			if st := ik.Status(); st.KeyCount > 0 && st.LastResult != "Success" && st.LastResult != "Pending" {
+			st := ik.Status()
+			switch {
+			case st.KeyCount == 0 || st.LastResult == "Success" || st.LastResult == "Pending":
+			case strings.HasPrefix(st.LastResult, "Truncated:"):
+				msgs = append(msgs, fmt.Sprintf("issuer %s: %s", is.URL, strings.TrimSpace(strings.TrimPrefix(st.LastResult, "Truncated:"))))
+			default:
 				msgs = append(msgs, fmt.Sprintf("the last JWKS fetch for issuer %s failed (%s); the %d keys held stay in use",
 					is.URL, st.LastResult, st.KeyCount))
 			}
