@@ -152,7 +152,7 @@ func claimMask(names []string) uint8 {
 // still need, and what handlers may read.
 type Token struct {
 	Subject  string
-	ClientID string
+	ClientID string // azp, else client_id (RFC 9068 §2.2)
 	Issuer   string
 	Audience []string
 
