@@ -202,7 +202,7 @@ func text(v *string, field string, max int, required bool, bad func(string, stri
 	case utf8.RuneCountInString(s) > max:
 		bad(field, "longer than %d characters", max)
 	case strings.ContainsFunc(s, invisible):
-		bad(field, "must not contain control, format (zero-width, bidi), line-separator or replacement characters")
+		bad(field, "must not contain control characters (nor zero-width, bidi, line-separator or replacement characters)")
 	default:
 		return s
 	}
