@@ -286,6 +286,8 @@ refuse "route method not an enum value" "at '/scopePolicy/routes/0/methods/0'" -
 refuse "scope with a space" "at '/scopePolicy/routes/0/scopes/0'" --set 'scopePolicy.routes[0].path=/x' \
 	--set 'scopePolicy.routes[0].scopes[0]=read timesheets'
 refuse "clock skew not a duration" "at '/scopePolicy/clockSkew'" --set scopePolicy.clockSkew=5
+refuse "max token age not a duration" "at '/scopePolicy/maxTokenAge'" --set scopePolicy.maxTokenAge=24
+refuse "token type with a space" "at '/scopePolicy/requireTokenType'" --set 'scopePolicy.requireTokenType=at jwt'
 refuse "ServiceMonitor without metrics Service" 'metrics.service.enabled' --set metrics.serviceMonitor.enabled=true \
 	--set metrics.service.enabled=false
 refuse "importer without credentials Secret" 'importer.credentials.existingSecret' --set importer.enabled=true
