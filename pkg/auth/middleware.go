@@ -22,7 +22,17 @@ type Middleware struct {
 	Realm string
 }
 
-type tokenKey struct{}
+type (
+	tokenKey    struct{}
+	snapshotKey struct{}
+)
+
+// snapshotFrom returns the policy the request was checked against: the one
+// whose identity rules apply to it, even if another is loaded meanwhile.
+func snapshotFrom(ctx context.Context) *policy.Snapshot {
+	s, _ := ctx.Value(snapshotKey{}).(*policy.Snapshot)
+	return s
+}
 
 // TokenFrom returns the verified token of the request, or nil (public route,
 // or a failure let through by Audit mode).
@@ -59,7 +69,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 
 		tok, reason, badRequest := m.authorize(r, snap, route)
 		if reason == "" {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+			next.ServeHTTP(w, r.WithContext(withToken(r.Context(), snap, tok)))
 			return
 		}
 		if snap.Audit {
@@ -68,7 +78,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			// A valid token that only lacks scopes still names who called:
 			// what an operator checks before switching to Enforce. tok is
 			// nil when it did not verify, and nothing unverified is logged.
-			ctx := context.WithValue(r.Context(), tokenKey{}, tok)
+			ctx := withToken(r.Context(), snap, tok)
 			attrs := []any{"reason", reason, "route", label, "method", server.MethodLabel(r.Method)}
 			if tok != nil {
 				attrs = append(attrs, "caller", Caller(ctx), "client", Client(ctx))
@@ -87,6 +97,10 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		m.refuse(w, r, reason, label, required)
 	})
+}
+
+func withToken(ctx context.Context, snap *policy.Snapshot, tok *Token) context.Context {
+	return context.WithValue(context.WithValue(ctx, tokenKey{}, tok), snapshotKey{}, snap)
 }
 
 // authorize authenticates the request and checks its scopes. badRequest is

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -38,12 +39,25 @@ type claims struct {
 	Permissions []string
 	AZP         string
 	ClientID    string
+	// All is every claim, for conditions and the employee claim: numbers
+	// are int64 when integral and in range, else float64 (see claimValue).
+	All map[string]any
 }
 
 func (c *claims) UnmarshalJSON(b []byte) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
+	}
+	c.All = make(map[string]any, len(m))
+	for name, v := range m {
+		d := json.NewDecoder(bytes.NewReader(v))
+		d.UseNumber()
+		var x any
+		if err := d.Decode(&x); err != nil {
+			return fmt.Errorf("claim %s: %w", name, err)
+		}
+		c.All[name] = claimValue(x)
 	}
 	for name, v := range m {
 		var dst any
@@ -78,6 +92,29 @@ func (c *claims) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// claimValue turns json.Numbers into int64 (integral and in range) or
+// float64, the number types CEL and a handler expect; the rest of a decoded
+// JSON value is kept as it is.
+func claimValue(x any) any {
+	switch v := x.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64() // out of range: ±Inf, a value no condition matches by accident
+		return f
+	case []any:
+		for i := range v {
+			v[i] = claimValue(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = claimValue(v[k])
+		}
+	}
+	return x
 }
 
 // The jwt.Claims interface; Verify checks times itself (check), so the
@@ -126,6 +163,25 @@ func (d *numericDate) time() time.Time {
 	return d.t
 }
 
+// numericDateValue is a decoded claim as a NumericDate, or zero when it is
+// not a number of seconds from 1970 to 9999.
+func numericDateValue(v any) time.Time {
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		return time.Time{}
+	}
+	if !(f >= 0 && f <= maxNumericDate) { // also refuses NaN
+		return time.Time{}
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
 // scope sources, as bits, so a policy's scopeClaims selects them in one AND.
 const (
 	fromScope uint8 = 1 << iota
@@ -162,6 +218,9 @@ type Token struct {
 	exp      time.Time
 	nbf, iat time.Time // zero when absent
 	scopes   map[string]uint8
+	claims   map[string]any // every claim, never modified after newToken
+	acr      string         // "" when absent or not a string
+	authTime time.Time      // zero when absent or not a NumericDate
 }
 
 // HasScope reports whether the token carries scope in one of the claims named.
@@ -174,7 +233,12 @@ func newToken(c *claims, ik *IssuerKeys, kid, alg, typ string) *Token {
 		Subject: c.Subject, ClientID: c.AZP, Issuer: c.Issuer, Audience: c.Audience,
 		ik: ik, kid: kid, alg: alg, typ: typ, scopes: map[string]uint8{},
 		exp: c.ExpiresAt.time(), nbf: c.NotBefore.time(), iat: c.IssuedAt.time(),
+		claims: c.All,
 	}
+	// acr and auth_time (OpenID Connect Core §2) matter only on routes that
+	// require step-up, so a token with odd ones is refused there, not here.
+	t.acr, _ = c.All["acr"].(string)
+	t.authTime = numericDateValue(c.All["auth_time"])
 	if t.ClientID == "" {
 		t.ClientID = c.ClientID // RFC 9068 §2.2
 	}

@@ -62,6 +62,15 @@ type Route struct {
 	Public   bool
 }
 
+// Identity says how a user token names the employee it acts for.
+type Identity struct {
+	// EmployeeClaim is the claim carrying the employee id; "" when the
+	// policy tells no employees apart.
+	EmployeeClaim string
+	// AllEntriesScope grants a user token every employee's entries.
+	AllEntriesScope string
+}
+
 // Snapshot is one validated policy. It is never modified after Compile, so
 // requests can read it without locks.
 type Snapshot struct {
@@ -77,6 +86,7 @@ type Snapshot struct {
 	DefaultAction v1alpha1.DefaultAction
 	Audit         bool
 	Routes        []*Route
+	Identity      Identity
 
 	issuers    map[string]Issuer
 	audiences  map[string]struct{}
