@@ -60,6 +60,12 @@ func (s *Server) now() time.Time { return time.Now() }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	resp, oerr := s.token(w, r)
+	writeTokenResponse(w, resp, oerr)
+}
+
+// writeTokenResponse writes a §5.1 answer, or the §5.2 error when oerr is
+// set; neither may be cached.
+func writeTokenResponse(w http.ResponseWriter, resp *TokenResponse, oerr *oauthError) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -81,30 +87,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // token runs a token request. Logged: outcome, client ID, audience and
 // scopes; never a secret or a token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) (*TokenResponse, *oauthError) {
-	if r.Method != http.MethodPost {
-		return nil, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request", description: "the token endpoint accepts POST only"}
-	}
-	if r.URL.RawQuery != "" {
-		s.log.Info("token request refused", "reason", "query string")
-		return nil, badRequest("invalid_request", "parameters must be sent in the form-encoded body, not in the URL")
-	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, &oauthError{status: http.StatusUnsupportedMediaType, code: "invalid_request",
-			description: "Content-Type must be application/x-www-form-urlencoded"}
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxTokenRequestBytes)
-	if err := r.ParseForm(); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, &oauthError{status: http.StatusRequestEntityTooLarge, code: "invalid_request", description: "request body too large"}
-		}
-		return nil, badRequest("invalid_request", "malformed form body")
-	}
-	form := r.PostForm
-	for name, vs := range form {
-		if len(vs) > 1 && name != "resource" { // RFC 6749 §3.2; RFC 8707 allows several resources
-			return nil, badRequest("invalid_request", "parameter "+strconv.Quote(name)+" given more than once")
-		}
+	form, oerr := s.readForm(w, r)
+	if oerr != nil {
+		return nil, oerr
 	}
 
 	switch gt := form.Get("grant_type"); gt {
@@ -126,7 +111,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*TokenResponse, 
 		s.log.Info("token request refused", "client_id", cl.ID, "reason", oerr.description)
 		return nil, oerr
 	}
-	scopes, oerr := grantScopes(cl, form)
+	scopes, oerr := grantScopes(cl, form, "client")
 	if oerr != nil {
 		s.log.Info("token request refused", "client_id", cl.ID, "reason", oerr.description)
 		return nil, oerr
@@ -174,6 +159,38 @@ func newJTI() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// readForm reads the form-encoded body of a POST to a token endpoint:
+// parameters in the URL, a parameter given twice (but resource, RFC 8707)
+// and oversized bodies are refused.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+	if r.Method != http.MethodPost {
+		return nil, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request", description: "the token endpoint accepts POST only"}
+	}
+	if r.URL.RawQuery != "" {
+		s.log.Info("token request refused", "reason", "query string")
+		return nil, badRequest("invalid_request", "parameters must be sent in the form-encoded body, not in the URL")
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, &oauthError{status: http.StatusUnsupportedMediaType, code: "invalid_request",
+			description: "Content-Type must be application/x-www-form-urlencoded"}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxTokenRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, &oauthError{status: http.StatusRequestEntityTooLarge, code: "invalid_request", description: "request body too large"}
+		}
+		return nil, badRequest("invalid_request", "malformed form body")
+	}
+	form := r.PostForm
+	for name, vs := range form {
+		if len(vs) > 1 && name != "resource" { // RFC 6749 §3.2; RFC 8707 allows several resources
+			return nil, badRequest("invalid_request", "parameter "+strconv.Quote(name)+" given more than once")
+		}
+	}
+	return form, nil
 }
 
 // authenticate checks the client's credentials: client_secret_basic or
@@ -277,8 +294,9 @@ func (s *Server) audience(cl *client, form url.Values) (string, *oauthError) {
 }
 
 // grantScopes returns the requested scopes, or all the client's scopes when
-// none are requested, in the client's order.
-func grantScopes(cl *client, form url.Values) ([]string, *oauthError) {
+// none are requested, in the client's order. holder names what cl is in
+// the refusal: "client", or "user" for a test user.
+func grantScopes(cl *client, form url.Values, holder string) ([]string, *oauthError) {
 	if !form.Has("scope") || strings.TrimSpace(form.Get("scope")) == "" {
 		return slices.Clone(cl.Scopes), nil
 	}
@@ -288,7 +306,7 @@ func grantScopes(cl *client, form url.Values) ([]string, *oauthError) {
 			return nil, badRequest("invalid_scope", "malformed scope")
 		}
 		if _, ok := cl.scopes[sc]; !ok {
-			return nil, badRequest("invalid_scope", "scope "+strconv.Quote(sc)+" not granted to the client")
+			return nil, badRequest("invalid_scope", "scope "+strconv.Quote(sc)+" not granted to the "+holder)
 		}
 		requested[sc] = struct{}{}
 	}
