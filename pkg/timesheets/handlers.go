@@ -42,6 +42,11 @@ type API struct {
 	// (source, external_id) keys it creates. An entry with an external_id
 	// from a request without one is refused.
 	Client func(context.Context) string
+	// Employee says whose entries the caller may touch (auth.Employee): id
+	// is the employee id of a user token, "" for a machine token; a
+	// restricted caller creates, lists, reads and deletes only entries whose
+	// user_id is id, and none when id is "". Nil restricts nobody.
+	Employee func(context.Context) (id string, restricted bool)
 	// MaxLargeUploads bounds the uploads larger than MaxEntryBytes that are
 	// read and decoded at once; past it they get 503 with Retry-After.
 	// Smaller requests never wait for it. Default DefaultMaxLargeUploads.
@@ -63,6 +68,20 @@ func (a *API) client(ctx context.Context) string {
 		return ""
 	}
 	return a.Client(ctx)
+}
+
+func (a *API) employee(ctx context.Context) (id string, restricted bool) {
+	if a.Employee == nil {
+		return "", false
+	}
+	return a.Employee(ctx)
+}
+
+// mayTouch tells whether the caller may see the entry of user: every
+// entry, unless restricted to its own (and to none without an id).
+func (a *API) mayTouch(ctx context.Context, user string) bool {
+	id, restricted := a.employee(ctx)
+	return !restricted || (id != "" && user == id)
 }
 
 // Register adds the endpoints to mux.
@@ -115,6 +134,8 @@ var (
 		Message: "this (source, external_id) belongs to another client; the entry was not stored: use an external_id of your own"}
 	errNoClient = FieldError{Field: "external_id",
 		Message: "an entry with an external_id needs a token naming its client (client id or subject)"}
+	errNotOwn = FieldError{Field: "user_id",
+		Message: "this token may create entries only for its own employee id; entries of others need a token that may see all entries"}
 )
 
 func (a *API) now() time.Time {
@@ -136,6 +157,11 @@ func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
 	e, err := DecodeEntry(body)
 	if err != nil {
 		a.invalid(w, err)
+		return
+	}
+	if !a.mayTouch(r.Context(), e.UserID) {
+		// 403, not 400: the entry is valid, this caller may not store it.
+		writeJSON(w, http.StatusForbidden, errorBody{Error: "not_own_entry", Message: errNotOwn.Message, Fields: []FieldError{errNotOwn}})
 		return
 	}
 	a.stamp(r, &e)
@@ -164,10 +190,20 @@ func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
 }
 
 // stamp records who created the entry, for which client, and when.
+//
+// The keys of a restricted caller belong to its client and its employee
+// id together: the employees of one app share its client id, and a key
+// one of them stored must be a conflict for another, not a "duplicate"
+// that points to an entry the other may not see. The quoted id cannot
+// end early, and a client identity begins with its issuer's URL, so the
+// form is unambiguous.
 func (a *API) stamp(r *http.Request, e *Entry) {
 	e.CreatedAt = a.now()
 	e.CreatedBy = a.caller(r.Context())
 	e.Owner = a.client(r.Context())
+	if id, restricted := a.employee(r.Context()); restricted && e.Owner != "" {
+		e.Owner = "employee:" + strconv.Quote(id) + "@" + e.Owner
+	}
 }
 
 // upload takes one entry (as POST /timesheets) or a JSON array of entries.
@@ -320,6 +356,10 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 			reject(i, ve)
 			continue
 		}
+		if !a.mayTouch(r.Context(), e.UserID) {
+			reject(i, []FieldError{errNotOwn})
+			continue
+		}
 		a.stamp(r, &e)
 		if e.ExternalID != "" && e.Owner == "" {
 			reject(i, []FieldError{errNoClient})
@@ -454,6 +494,15 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, err)
 		return
 	}
+	if id, restricted := a.employee(r.Context()); restricted {
+		if id == "" || (f.UserID != "" && f.UserID != id) {
+			// Others' entries are not there for this caller: an empty
+			// list, as for a user without entries, tells nothing.
+			writeJSON(w, http.StatusOK, listBody{Items: []Entry{}})
+			return
+		}
+		f.UserID = id
+	}
 	limit := f.Limit
 	f.Limit++ // one more tells whether a next page exists
 	items, err := a.Store.List(r.Context(), f)
@@ -583,7 +632,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e, err := a.Store.Get(r.Context(), id)
+	e, err := a.getVisible(r.Context(), id)
 	if err != nil {
 		a.storeError(w, err)
 		return
@@ -591,10 +640,31 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, e)
 }
 
+// getVisible gets an entry the caller may see; another's is ErrNotFound,
+// as if it did not exist, so that ids cannot be probed.
+func (a *API) getVisible(ctx context.Context, id int64) (Entry, error) {
+	if emp, restricted := a.employee(ctx); restricted && emp == "" {
+		return Entry{}, ErrNotFound
+	}
+	e, err := a.Store.Get(ctx, id)
+	if err == nil && !a.mayTouch(ctx, e.UserID) {
+		return Entry{}, ErrNotFound
+	}
+	return e, err
+}
+
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r)
 	if !ok {
 		return
+	}
+	// Checked before the delete, not in it: an entry's user_id never
+	// changes and ids are never reused, so the check still holds then.
+	if _, restricted := a.employee(r.Context()); restricted {
+		if _, err := a.getVisible(r.Context(), id); err != nil {
+			a.storeError(w, err)
+			return
+		}
 	}
 	if err := a.Store.Delete(r.Context(), id); err != nil {
 		a.storeError(w, err)
@@ -617,7 +687,26 @@ func (a *API) approve(w http.ResponseWriter, r *http.Request) {
 			Message: "an approval needs an access token naming its subject or client; this request's names nobody the API can record"})
 		return
 	}
-	e, err := a.Store.Approve(r.Context(), id, approver, a.now())
+	// As for delete, created_by and user_id do not change after this read.
+	e, err := a.getVisible(r.Context(), id)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	// Four eyes: whoever logged the hours, or whose hours they are, does
+	// not approve them (a manager included).
+	emp, _ := a.employee(r.Context())
+	switch {
+	case e.CreatedBy == approver:
+		writeJSON(w, http.StatusConflict, errorBody{Error: "own_entry",
+			Message: fmt.Sprintf("timesheet %d was created with this identity; someone else must approve it", id)})
+		return
+	case emp != "" && e.UserID == emp:
+		writeJSON(w, http.StatusConflict, errorBody{Error: "own_entry",
+			Message: fmt.Sprintf("timesheet %d holds this caller's own hours (its user_id is the token's employee id); someone else must approve it", id)})
+		return
+	}
+	e, err = a.Store.Approve(r.Context(), id, approver, a.now())
 	if errors.Is(err, ErrAlreadyApproved) {
 		stored, gerr := a.Store.Get(r.Context(), id)
 		if gerr != nil {

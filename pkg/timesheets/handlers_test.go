@@ -19,17 +19,22 @@ import (
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
-// Requests name their caller and client in test headers, which a wrapper
-// puts where the API's injected functions find them (in cmd/api, the
-// verified token does).
+// Requests name their caller, client and employee in test headers, which
+// a wrapper puts where the API's injected functions find them (in cmd/api,
+// the verified token does).
 const (
-	callerHeader = "X-Test-Caller"
-	clientHeader = "X-Test-Client"
+	callerHeader     = "X-Test-Caller"
+	clientHeader     = "X-Test-Client"
+	employeeHeader   = "X-Test-Employee"
+	restrictedHeader = "X-Test-Restricted" // "true": only the employee's own entries
 )
 
 type identityKey struct{}
 
-type identity struct{ caller, client string }
+type identity struct {
+	caller, client, employee string
+	restricted               bool
+}
 
 func fromCtx(ctx context.Context) identity {
 	id, _ := ctx.Value(identityKey{}).(identity)
@@ -49,11 +54,15 @@ func newServer(t *testing.T, maxLarge int) *server {
 	t.Cleanup(func() { st.Close() })
 	api := &timesheets.API{Store: st, Logger: slog.New(slog.DiscardHandler), MaxLargeUploads: maxLarge,
 		Caller: func(ctx context.Context) string { return fromCtx(ctx).caller },
-		Client: func(ctx context.Context) string { return fromCtx(ctx).client }}
+		Client: func(ctx context.Context) string { return fromCtx(ctx).client },
+		Employee: func(ctx context.Context) (string, bool) {
+			id := fromCtx(ctx)
+			return id.employee, id.restricted
+		}}
 	mux := http.NewServeMux()
 	api.Register(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := identity{r.Header.Get(callerHeader), r.Header.Get(clientHeader)}
+		id := identity{r.Header.Get(callerHeader), r.Header.Get(clientHeader), r.Header.Get(employeeHeader), r.Header.Get(restrictedHeader) == "true"}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	}))
 	t.Cleanup(srv.Close)
@@ -71,6 +80,16 @@ type answer struct {
 // string or an io.Reader.
 func (s *server) as(t *testing.T, client, method, path string, body any) answer {
 	t.Helper()
+	who := identity{}
+	if client != "" {
+		who = identity{caller: "caller-of-" + client, client: client}
+	}
+	return s.send(t, who, method, path, body)
+}
+
+// send sends a request as who.
+func (s *server) send(t *testing.T, who identity, method, path string, body any) answer {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case string:
@@ -81,9 +100,11 @@ func (s *server) as(t *testing.T, client, method, path string, body any) answer 
 	req, err := http.NewRequest(method, s.url+path, rd)
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	if client != "" {
-		req.Header.Set(callerHeader, "caller-of-"+client)
-		req.Header.Set(clientHeader, client)
+	for h, v := range map[string]string{callerHeader: who.caller, clientHeader: who.client,
+		employeeHeader: who.employee, restrictedHeader: fmt.Sprint(who.restricted)} {
+		if v != "" {
+			req.Header.Set(h, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -270,7 +291,7 @@ func TestBadDatesAreRejectedPerEntry(t *testing.T) {
 // caller; a request naming nobody is refused and changes nothing.
 func TestApprovalNamesItsCaller(t *testing.T) {
 	s := newServer(t, 0)
-	c := s.as(t, "admin", "POST", "/timesheets", entry("u", "", "", 1))
+	c := s.as(t, "importer", "POST", "/timesheets", entry("u", "", "", 1))
 	require.Equal(t, http.StatusCreated, c.status)
 	loc := c.header.Get("Location")
 
