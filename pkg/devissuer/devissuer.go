@@ -9,6 +9,11 @@
 // "<client_id>@clients", azp the client, gty "client-credentials", and the
 // granted scopes appear both in scope and in permissions.
 //
+// For trying rules about people, a development-only endpoint
+// (UserTokenPath) mints user tokens for built-in test users (BuiltinUsers)
+// without a login: sub "auth0|...", an employee id claim, org_id, acr and
+// auth_time, no gty. It is served only on loopback.
+//
 // It is not for production: it serves plain HTTP unless given a TLS
 // configuration, keeps its signing keys in memory only and refuses to listen
 // beyond loopback unless told to.
@@ -81,6 +86,9 @@ type Config struct {
 	// requested for, besides Audience and the clients' Audiences.
 	Audiences []string
 	Clients   []Client
+	// Users are the test users UserTokenPath mints tokens for; none: no
+	// such endpoint. Bound beyond loopback, the server leaves it out.
+	Users []User
 	// TokenTTL is the lifetime of issued tokens; default 1h.
 	TokenTTL time.Duration
 	// Algorithm of the signing keys: RS256 (default), ES256 or EdDSA.
@@ -110,6 +118,7 @@ type Server struct {
 
 	clients   map[string]*client
 	audiences map[string]struct{}
+	users     map[string]*user
 
 	mu   sync.RWMutex
 	keys []*signingKey // published keys, oldest first; the last one signs
@@ -161,6 +170,9 @@ func New(cfg Config) (*Server, error) {
 	if err := s.setClients(); err != nil {
 		return nil, err
 	}
+	if err := s.setUsers(); err != nil {
+		return nil, err
+	}
 	if cfg.Issuer != "" {
 		if err := checkIssuer(cfg.Issuer); err != nil {
 			return nil, err
@@ -187,6 +199,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc(JWKSPath, s.handleJWKS)
 	mux.HandleFunc(DiscoveryPath, s.handleDiscovery)
 	mux.HandleFunc(ASMetadataPath, s.handleDiscovery)
+	if s.UserTokens() {
+		mux.HandleFunc(UserTokenPath, s.handleUserToken)
+	}
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -326,6 +341,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if !s.Loopback() {
 		attrs = append(attrs, "non_loopback", true)
 	}
+	switch {
+	case s.UserTokens():
+		attrs = append(attrs, "user_token_endpoint", s.UserTokenURL())
+	case len(s.users) > 0:
+		attrs = append(attrs, "user_token_endpoint", "off: not on loopback")
+	}
 	s.log.Warn("local development authorization server listening; not for production", attrs...)
 
 	errc := make(chan error, 1)
@@ -392,6 +413,14 @@ func (s *Server) JWKSURL() string { return s.base + JWKSPath }
 
 // TokenURL is the token endpoint on the bound listener.
 func (s *Server) TokenURL() string { return s.base + TokenPath }
+
+// UserTokenURL is the development-only user-token endpoint on the bound
+// listener; it answers 404 unless UserTokens.
+func (s *Server) UserTokenURL() string { return s.base + UserTokenPath }
+
+// UserTokens reports whether the user-token endpoint is served: users are
+// configured and the server is bound to loopback.
+func (s *Server) UserTokens() bool { return len(s.users) > 0 && s.Loopback() }
 
 // DiscoveryURL is the discovery document on the bound listener.
 func (s *Server) DiscoveryURL() string { return s.base + DiscoveryPath }
