@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/abc-inc/timesheets/pkg/activation"
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -54,6 +55,12 @@ func newDevIssuer(t testing.TB) *devissuer.Server {
 // one PostgreSQL database behave as replicas.
 func newStackWith(t testing.TB, authOn bool, databaseURL string, is *devissuer.Server) *stack {
 	t.Helper()
+	return newStackPolicy(t, authOn, databaseURL, is, policy.Sample(is.Issuer(), devAudience))
+}
+
+// newStackPolicy is newStackWith guarded by spec.
+func newStackPolicy(t testing.TB, authOn bool, databaseURL string, is *devissuer.Server, spec v1alpha1.ScopePolicySpec) *stack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logger := slog.New(slog.DiscardHandler)
@@ -64,7 +71,7 @@ func newStackWith(t testing.TB, authOn bool, databaseURL string, is *devissuer.S
 	holder := &policy.Holder{}
 	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
 	t.Cleanup(keys.Close)
-	snap, err := policy.Compile("test", 1, policy.Sample(is.Issuer(), devAudience))
+	snap, err := policy.Compile("test", 1, spec)
 	require.NoError(t, err)
 	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
 	go act.Run(ctx)
@@ -206,7 +213,8 @@ func TestEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("get, delete, approve", func(t *testing.T) {
-		r := s.do(t, "POST", "/timesheets", admin, jsonType, dayEntry)
+		r := s.do(t, "POST", "/timesheets/upload", importer, jsonType, dayEntry) // not admin: nobody approves their own
+		require.Equal(t, 201, r.status, r.raw)
 		loc := r.header.Get("Location")
 		ap := s.do(t, "POST", loc+"/approve", admin, "", "")
 		require.Equal(t, 200, ap.status, ap.raw)

@@ -17,7 +17,7 @@ import (
 // policy, then routed.
 func apiHandler(st timesheets.Store, holder *policy.Holder, keys *auth.Keys, cacheSize int, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client}).Register(mux)
+	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee}).Register(mux)
 	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, cacheSize), Logger: logger, Realm: "timesheets"}
 	return server.Instrument(mux, guard.Wrap(mux))
 }

@@ -154,7 +154,7 @@ func Start(t testing.TB, o Options) *API {
 
 	// As cmd/api's apiHandler builds it.
 	mux := http.NewServeMux()
-	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client}).Register(mux)
+	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee}).Register(mux)
 	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, 10000), Logger: logger, Realm: "timesheets"}
 	handler := server.Instrument(mux, guard.Wrap(mux))
 
