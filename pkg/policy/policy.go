@@ -5,6 +5,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,6 +47,9 @@ const (
 	maxRouteScopes  = 32
 	maxScopeLen     = 128
 	maxTokenTypeLen = 128
+	maxAcrValues    = 8
+	maxAcrLen       = 256
+	maxClaimNameLen = 256
 )
 
 // Issuer is an accepted token issuer.
@@ -60,6 +64,13 @@ type Route struct {
 	Scopes   []string
 	MatchAny bool
 	Public   bool
+	When     *Condition // nil: no condition
+	// Step-up (RFC 9470): the token's acr must be one of AcrValues (when
+	// any), and its auth_time at most MaxAuthAge old (when not zero).
+	AcrValues  []string
+	MaxAuthAge time.Duration
+
+	params []string // the path pattern's wildcard names
 }
 
 // Identity says how a user token names the employee it acts for.
@@ -116,20 +127,54 @@ func (s *Snapshot) AlgorithmAllowed(alg string) bool {
 	return ok
 }
 
-// routeHandler marks a route in the matcher mux; it is never served.
+// routeHandler marks a route in the matcher mux. It serves only Match's
+// probe, reporting the route and the path values net/http matched.
 type routeHandler struct{ route *Route }
 
-func (routeHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
+type matchKey struct{}
+
+type matched struct {
+	route  *Route
+	params map[string]string
+}
+
+func (h routeHandler) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
+	m, ok := r.Context().Value(matchKey{}).(*matched)
+	if !ok {
+		return
+	}
+	m.route = h.route
+	if len(h.route.params) > 0 {
+		m.params = make(map[string]string, len(h.route.params))
+		for _, name := range h.route.params {
+			m.params[name] = r.PathValue(name)
+		}
+	}
+}
 
 // Match returns the most specific route for r, with net/http's own rules, or
 // nil when none matches.
 func (s *Snapshot) Match(r *http.Request) *Route {
-	h, _ := s.mux.Handler(r)
-	if rh, ok := h.(routeHandler); ok {
-		return rh.route
-	}
-	return nil
+	route, _ := s.MatchParams(r)
+	return route
 }
+
+// MatchParams is Match with the values of the route's path wildcards, as
+// r.PathValue would give them in a handler of that pattern.
+func (s *Snapshot) MatchParams(r *http.Request) (*Route, map[string]string) {
+	// Serving (not Handler) is what sets path values; a redirect or an
+	// error the mux would answer is discarded and matches no route.
+	m := &matched{}
+	s.mux.ServeHTTP(discard{}, r.WithContext(context.WithValue(r.Context(), matchKey{}, m)))
+	return m.route, m.params
+}
+
+// discard is a ResponseWriter that drops what the mux answers itself.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
 
 // Holder holds the snapshot in force; the zero value holds none.
 type Holder struct{ p atomic.Pointer[Snapshot] }
@@ -326,6 +371,19 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		}
 	}
 
+	if id := spec.Identity; id != nil {
+		switch c := id.EmployeeClaim; {
+		case c == "":
+			bad("identity.employeeClaim", "must not be empty")
+		case len([]rune(c)) > maxClaimNameLen:
+			bad("identity.employeeClaim", "is %d characters long; at most %d", len([]rune(c)), maxClaimNameLen)
+		}
+		if sc := id.AllEntriesScope; sc != "" && (!ScopeToken(sc) || len(sc) > maxScopeLen) {
+			bad("identity.allEntriesScope", "%q is not an RFC 6749 scope token of at most %d bytes", sc, maxScopeLen)
+		}
+		s.Identity = Identity{EmployeeClaim: id.EmployeeClaim, AllEntriesScope: id.AllEntriesScope}
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -346,6 +404,36 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 	}
 	if r.Public && len(r.Scopes) > 0 {
 		bad("a route is either public or requires scopes, not both")
+	}
+	if r.Public && (r.When != "" || len(r.AcrValues) > 0 || r.MaxAuthAge != nil) {
+		bad("a public route has no when, acrValues or maxAuthAge: it sees no token")
+	}
+	var when *Condition
+	if r.When != "" {
+		c, err := compileCondition(r.When)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.when: %v", field, err))
+		}
+		when = c
+	}
+	if len(r.AcrValues) > maxAcrValues {
+		bad("at most %d acrValues, got %d", maxAcrValues, len(r.AcrValues))
+	}
+	for j, v := range r.AcrValues {
+		switch {
+		case !ScopeToken(v) || len(v) > maxAcrLen:
+			// RFC 9470 §3 sends them space-separated in a quoted string.
+			errs = append(errs, fmt.Errorf("%s.acrValues[%d]: %q must be 1 to %d characters of printable ASCII except space, '\"' and '\\'", field, j, v, maxAcrLen))
+		case slices.Contains(r.AcrValues[:j], v):
+			errs = append(errs, fmt.Errorf("%s.acrValues[%d]: %q is listed twice", field, j, v))
+		}
+	}
+	var maxAuthAge time.Duration
+	if r.MaxAuthAge != nil {
+		maxAuthAge = r.MaxAuthAge.Duration
+		if maxAuthAge < time.Second {
+			errs = append(errs, fmt.Errorf("%s.maxAuthAge: %s is too short; at least 1s (max_age is sent in seconds)", field, maxAuthAge))
+		}
 	}
 	if len(r.Scopes) > maxRouteScopes {
 		bad("at most %d scopes, got %d", maxRouteScopes, len(r.Scopes))
@@ -388,7 +476,10 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 		return errs
 	}
 
-	route := &Route{Pattern: r.Path, Scopes: slices.Clone(r.Scopes), MatchAny: matchAny, Public: r.Public}
+	route := &Route{
+		Pattern: r.Path, Scopes: slices.Clone(r.Scopes), MatchAny: matchAny, Public: r.Public,
+		When: when, AcrValues: slices.Clone(r.AcrValues), MaxAuthAge: maxAuthAge, params: patternParams(r.Path),
+	}
 	methods := r.Methods
 	if len(methods) == 0 {
 		methods = nil

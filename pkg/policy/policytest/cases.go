@@ -64,6 +64,32 @@ func routes(count int) []v1alpha1.Route {
 	})
 }
 
+func route0(f func(*v1alpha1.Route)) func(*v1alpha1.ScopePolicySpec) {
+	return func(p *v1alpha1.ScopePolicySpec) { f(&p.Routes[0]) }
+}
+
+func when(expr string) func(*v1alpha1.ScopePolicySpec) {
+	return route0(func(r *v1alpha1.Route) { r.When = expr })
+}
+
+// longCondition is a valid condition of n characters, not bytes: the
+// schema's maxLength counts characters.
+func longCondition(n int) string { return `"` + strings.Repeat("ä", n-8) + `" != ""` }
+
+func acr(v ...string) func(*v1alpha1.ScopePolicySpec) {
+	return route0(func(r *v1alpha1.Route) { r.AcrValues = v })
+}
+
+func authAge(d time.Duration) func(*v1alpha1.ScopePolicySpec) {
+	return route0(func(r *v1alpha1.Route) { r.MaxAuthAge = dur(d) })
+}
+
+func identity(claim, scope string) func(*v1alpha1.ScopePolicySpec) {
+	return func(p *v1alpha1.ScopePolicySpec) {
+		p.Identity = &v1alpha1.Identity{EmployeeClaim: claim, AllEntriesScope: scope}
+	}
+}
+
 func tokenType(t string) func(*v1alpha1.ScopePolicySpec) {
 	return func(p *v1alpha1.ScopePolicySpec) { p.RequireTokenType = t }
 }
@@ -189,6 +215,39 @@ func Cases() []Case {
 			p.Routes[0].Scopes = n(33, func(i int) string { return fmt.Sprintf("s%d", i) })
 		}),
 		invalid("scope listed twice", func(p *v1alpha1.ScopePolicySpec) { p.Routes[0].Scopes = []string{"a", "a"} }),
+
+		// Conditions: their CEL is checked by Compile only (CompileOnly);
+		// the schema bounds their size.
+		valid("condition", when(`!has(claims.gty) || claims.gty != "client-credentials"`)),
+		valid("condition of 1024 characters", when(longCondition(1024))),
+		invalid("condition of 1025 characters", when(longCondition(1025))),
+		invalid("public route with a condition", func(p *v1alpha1.ScopePolicySpec) { p.Routes[3].When = "true" }),
+
+		// Step-up (RFC 9470).
+		valid("acr values", acr("http://schemas.openid.net/pape/policies/2007/06/multi-factor", "urn:mace:incommon:iap:silver")),
+		valid("8 acr values", acr(n(8, func(i int) string { return fmt.Sprintf("acr%d", i) })...)),
+		invalid("9 acr values", acr(n(9, func(i int) string { return fmt.Sprintf("acr%d", i) })...)),
+		invalid("empty acr value", acr("")),
+		invalid("acr value with a space", acr("multi factor")),
+		invalid("acr value with a quote", acr(`mf"a`)),
+		invalid("acr value listed twice", acr("mfa", "mfa")),
+		valid("acr value of 256 bytes", acr(strings.Repeat("a", 256))),
+		invalid("acr value of 257 bytes", acr(strings.Repeat("a", 257))),
+		valid("max auth age 1s", authAge(time.Second)),
+		valid("max auth age 15m", authAge(15*time.Minute)),
+		invalid("max auth age 999ms", authAge(999*time.Millisecond)),
+		invalid("max auth age 0", authAge(0)),
+		invalid("public route with acr values", func(p *v1alpha1.ScopePolicySpec) { p.Routes[3].AcrValues = []string{"mfa"} }),
+		invalid("public route with a max auth age", func(p *v1alpha1.ScopePolicySpec) { p.Routes[3].MaxAuthAge = dur(time.Minute) }),
+
+		// Identity.
+		valid("identity", identity("https://abc-inc.example/employee_id", "read:all-timesheets")),
+		valid("identity without an all-entries scope", identity("https://abc-inc.example/employee_id", "")),
+		invalid("identity without a claim", identity("", "read:all-timesheets")),
+		valid("employee claim of 256 characters", identity(strings.Repeat("ü", 256), "")),
+		invalid("employee claim of 257 characters", identity(strings.Repeat("ü", 257), "")),
+		invalid("all-entries scope with a space", identity("employee_id", "read all")),
+		invalid("all-entries scope of 129 bytes", identity("employee_id", strings.Repeat("s", 129))),
 	}
 }
 
@@ -208,5 +267,11 @@ func CompileOnly() []Case {
 		invalid("issuer URL without a host", issuerURL("https://")),
 		invalid("issuer URL with user info", issuerURL("https://user@abc.eu.auth0.com/")),
 		invalid("issuer URL with a query", issuerURL("https://abc.eu.auth0.com/?tenant=x")),
+		invalid("condition that does not parse", when(`claims.gty ==`)),
+		invalid("condition with an undeclared variable", when(`request.auth.claims.sub == "x"`)),
+		invalid("condition that is not boolean", when(`claims.sub`)),
+		invalid("condition of type string", when(`method + path`)),
+		invalid("condition with an unknown function", when(`claims.sub.startsWithX("a")`)),
+		invalid("condition nested too deep", when(strings.Repeat("(", 40)+"true"+strings.Repeat(")", 40))),
 	}
 }

@@ -66,6 +66,7 @@ type Issuer struct {
 
 // Route requires scopes for requests matching a path pattern and methods.
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.scopes) && size(self.scopes) > 0)",message="a route is either public or requires scopes, not both"
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && (has(self.when) || has(self.acrValues) || has(self.maxAuthAge)))",message="a public route has no when, acrValues or maxAuthAge: it sees no token"
 type Route struct {
 	// Path is a net/http ServeMux path pattern such as /timesheets/{id}/approve.
 	// The most specific pattern wins.
@@ -101,6 +102,60 @@ type Route struct {
 	// Public routes need no token at all.
 	// +optional
 	Public bool `json:"public,omitempty"`
+
+	// When is a CEL expression that must be true for the request to pass,
+	// checked after the scopes. It sees claims (the verified token's claims:
+	// claims.sub, claims["https://abc-inc.example/roles"]), method, path and
+	// params (the path pattern's wildcards, such as params.id). A condition
+	// that is false or fails (a missing claim, a wrong type) refuses the
+	// request with 403; guard optional claims with has(). It must be a
+	// boolean expression; the policy is refused when it does not compile.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	When string `json:"when,omitempty"`
+
+	// AcrValues are authentication context classes (OpenID Connect acr) of
+	// which the token's acr must equal one; a token that falls short gets
+	// 401 insufficient_user_authentication with acr_values (RFC 9470).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// RFC 9470 §3 sends them space-separated in a quoted string, so none
+	// holds a space, '"' or '\'.
+	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
+	AcrValues []string `json:"acrValues,omitempty"`
+
+	// MaxAuthAge is the longest since the user authenticated (the token's
+	// auth_time, with the clock skew) that the route accepts; a token
+	// without auth_time or with an older one gets 401
+	// insufficient_user_authentication with max_age (RFC 9470).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="maxAuthAge must be at least 1s (max_age is sent in seconds)"
+	MaxAuthAge *metav1.Duration `json:"maxAuthAge,omitempty"`
+}
+
+// Identity says how a user token names the employee it acts for.
+type Identity struct {
+	// EmployeeClaim is the claim carrying the employee id of a user token,
+	// such as https://abc-inc.example/employee_id. A token carrying it (and
+	// lacking AllEntriesScope) reads and writes only that employee's entries;
+	// tokens without it (machine clients) are not restricted.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	EmployeeClaim string `json:"employeeClaim"`
+
+	// AllEntriesScope grants a user token every employee's entries, such as
+	// read:all-timesheets for managers and payroll. Empty: no user token
+	// sees others' entries.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[!#-\[\]-~]+$`
+	AllEntriesScope string `json:"allEntriesScope,omitempty"`
 }
 
 // ScopePolicySpec says which tokens the Timesheets API accepts and which
@@ -184,6 +239,10 @@ type ScopePolicySpec struct {
 	// +kubebuilder:validation:MaxItems=128
 	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(o, o.path == r.path && (has(o.methods) && size(o.methods) > 0 ? has(r.methods) && r.methods.exists(m, m in o.methods) : !has(r.methods) || size(r.methods) == 0)))",message="duplicate method+path: two routes name the same path with a common method (or both name no method); each method+path may appear in one route only"
 	Routes []Route `json:"routes,omitempty"`
+
+	// Identity tells employees apart in user tokens.
+	// +optional
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Condition types and reasons set on a ScopePolicy.
