@@ -15,6 +15,8 @@ const devAudience = "https://timesheets.abc-inc.example/"
 
 // The development clients: the importer holds only batch:upload, as in the
 // Auth0 scenario; admin holds every scope, for trying the API with curl.
+// People's tokens come from the issuer's user-token endpoint, for its
+// built-in test users (devissuer.BuiltinUsers).
 var devClients = []struct {
 	id     string
 	scopes []string
@@ -38,6 +40,7 @@ func startDevIssuer(ctx context.Context, c config, logger *slog.Logger) (*policy
 		ListenAddress: c.devIssuerAddr,
 		Audience:      devAudience,
 		Clients:       clients,
+		Users:         devissuer.BuiltinUsers(),
 		Logger:        logger,
 	})
 	if err != nil {
@@ -48,6 +51,6 @@ func startDevIssuer(ctx context.Context, c config, logger *slog.Logger) (*policy
 		return nil, nil, fmt.Errorf("dev policy: %w", err)
 	}
 	logger.Warn("--dev: running a local development authorization server; never use it in production",
-		"issuer", srv.Issuer(), "token_url", srv.TokenURL(), "credentials", c.devCredentials)
+		"issuer", srv.Issuer(), "token_url", srv.TokenURL(), "user_token_url", srv.UserTokenURL(), "credentials", c.devCredentials)
 	return snap, srv, nil
 }

@@ -1,6 +1,7 @@
 // Command devissuer runs the local development authorization server on
 // its own: an Auth0 stand-in issuing client-credentials access tokens for
-// the importer and admin clients. Never use it in production.
+// the importer and admin clients and, on loopback, development user tokens
+// for built-in test users. Never use it in production.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/abc-inc/timesheets/pkg/devissuer"
@@ -122,6 +124,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 		Issuer:           c.issuer,
 		Audience:         c.audience,
 		Clients:          cls,
+		Users:            devissuer.BuiltinUsers(),
 		TLS:              tlsConfig,
 		Logger:           logger,
 	})
@@ -139,6 +142,14 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 	for _, dc := range clients {
 		dir := filepath.Join(c.credentialsDir, dc.id)
 		fmt.Fprintf(stderr, "  client %-8s  credentials in %s (%s, %s)\n", dc.id, dir, devissuer.ClientIDFile, devissuer.ClientSecretFile)
+	}
+	if srv.UserTokens() {
+		fmt.Fprintf(stderr, "  user tokens:    POST %s user=NAME [scope=...] [step_up=mfa] [auth_age=SECONDS]\n", srv.UserTokenURL())
+		for _, u := range devissuer.BuiltinUsers() {
+			fmt.Fprintf(stderr, "  user %-10s  %s=%s, scopes %s\n", u.Name, devissuer.EmployeeClaim, u.EmployeeID, strings.Join(u.Scopes, " "))
+		}
+	} else {
+		fmt.Fprintln(stderr, "  user tokens:    off (only on loopback)")
 	}
 	if ready != nil {
 		ready(srv)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,14 +52,26 @@ func TestRun(t *testing.T) {
 	tok, err := cc.Token(ctx)
 	require.NoError(t, err)
 
+	// On loopback the built-in test users get development user tokens.
+	resp, err := http.PostForm(s.UserTokenURL(), url.Values{"user": {"alice"}, "step_up": {"mfa"}})
+	require.NoError(t, err)
+	var ut devissuer.TokenResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ut))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "create:timesheets read:timesheets delete:timesheets", ut.Scope)
+
 	cancel()
 	require.NoError(t, <-done)
 	out := stderr.String()
 	assert.Contains(t, out, "NOT for production")
 	assert.Contains(t, out, s.Issuer())
 	assert.Contains(t, out, filepath.Join(dir, "admin"))
+	assert.Contains(t, out, "user tokens:    POST "+s.UserTokenURL())
+	assert.Contains(t, out, "user alice       https://abc-inc.example/employee_id=E-1001")
 	assert.NotContains(t, out, string(secret))
 	assert.NotContains(t, out, tok.AccessToken)
+	assert.NotContains(t, out, ut.AccessToken)
 }
 
 // TestRunTLS: with --tls-ca-out the issuer speaks https, and a client that
