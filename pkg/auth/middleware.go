@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/metrics"
@@ -57,7 +60,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			m.refuse(w, r, ReasonNoPolicy, metrics.RouteUnmatched, nil)
 			return
 		}
-		route := snap.Match(r)
+		route, params := snap.MatchParams(r)
 		label := metrics.RouteUnmatched
 		if route != nil {
 			label = route.Pattern
@@ -67,7 +70,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			}
 		}
 
-		tok, reason, badRequest := m.authorize(r, snap, route)
+		tok, reason, badRequest := m.authorize(r, snap, route, params)
 		if reason == "" {
 			next.ServeHTTP(w, r.WithContext(withToken(r.Context(), snap, tok)))
 			return
@@ -91,11 +94,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			m.invalidRequest(w, label)
 			return
 		}
-		var required []string
-		if route != nil {
-			required = route.Scopes
-		}
-		m.refuse(w, r, reason, label, required)
+		m.refuse(w, r, reason, label, route)
 	})
 }
 
@@ -103,10 +102,13 @@ func withToken(ctx context.Context, snap *policy.Snapshot, tok *Token) context.C
 	return context.WithValue(context.WithValue(ctx, tokenKey{}, tok), snapshotKey{}, snap)
 }
 
-// authorize authenticates the request and checks its scopes. badRequest is
-// set (with ReasonMalformedToken) when the token was not sent in exactly one
+// authorize authenticates the request and checks its scopes, the route's
+// condition, then its step-up rules: a request that fails scopes or
+// condition gets 403 even when its authentication is also insufficient, as
+// authenticating again would not help it. badRequest is set (with
+// ReasonMalformedToken) when the token was not sent in exactly one
 // Authorization header.
-func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *policy.Route) (tok *Token, reason Reason, badRequest bool) {
+func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *policy.Route, params map[string]string) (tok *Token, reason Reason, badRequest bool) {
 	if r.URL.Query().Has("access_token") {
 		return nil, ReasonMalformedToken, true // RFC 6750 §2.3 is not supported: query strings end up in logs
 	}
@@ -131,7 +133,34 @@ func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *po
 	if !hasScopes(tok, route, snap.ScopeClaims) {
 		return tok, ReasonInsufficientScope, false
 	}
+	if route.When != nil {
+		// An error (a missing claim, a wrong type, the cost limit) refuses
+		// like false; its text may quote claim values, so it is not logged.
+		ok, err := route.When.Eval(r.Context(), tok.claims, r.Method, r.URL.Path, params)
+		if err != nil || !ok {
+			return tok, ReasonConditionFailed, false
+		}
+	}
+	if !m.authenticatedEnough(tok, route, snap.ClockSkew) {
+		return tok, ReasonInsufficientUserAuthentication, false
+	}
 	return tok, "", false
+}
+
+// authenticatedEnough checks the route's step-up rules (RFC 9470 §2): the
+// token's acr is one of acrValues, and its auth_time is at most maxAuthAge
+// ago (a token without auth_time, or with one in the future, falls short).
+func (m *Middleware) authenticatedEnough(t *Token, route *policy.Route, skew time.Duration) bool {
+	if len(route.AcrValues) > 0 && !slices.Contains(route.AcrValues, t.acr) {
+		return false
+	}
+	if route.MaxAuthAge > 0 {
+		now := m.Verifier.now()
+		if t.authTime.IsZero() || t.authTime.After(now.Add(skew)) || now.After(t.authTime.Add(route.MaxAuthAge+skew)) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasScopes(t *Token, route *policy.Route, claimNames []string) bool {
@@ -157,10 +186,12 @@ type errorBody struct {
 }
 
 // refuse answers per RFC 6750 §3: no error code when the token is missing,
-// invalid_token for a bad token, insufficient_scope with the scopes needed.
-func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reason, route string, required []string) {
-	metrics.AuthFailures.WithLabelValues(string(reason), route).Inc()
-	m.Logger.Debug("request refused", "reason", reason, "route", route, "method", server.MethodLabel(r.Method))
+// invalid_token for a bad token, insufficient_scope with the scopes needed;
+// per RFC 9470 §3 insufficient_user_authentication with what the route
+// requires. route is nil when no route matched.
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reason, label string, route *policy.Route) {
+	metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
+	m.Logger.Debug("request refused", "reason", reason, "route", label, "method", server.MethodLabel(r.Method))
 
 	body := errorBody{Description: description[reason]}
 	challenge := `Bearer realm="` + m.Realm + `"`
@@ -169,10 +200,25 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 		body.Error = "unauthorized"
 	case ReasonInsufficientScope:
 		body.Error = "insufficient_scope"
-		body.Scope = strings.Join(required, " ")
+		if route != nil {
+			body.Scope = strings.Join(route.Scopes, " ")
+		}
 		challenge += `, error="insufficient_scope", error_description="` + body.Description + `"`
 		if body.Scope != "" {
 			challenge += `, scope="` + body.Scope + `"`
+		}
+	case ReasonConditionFailed:
+		// Another token of the same client would not help, and the
+		// condition is policy, not something to tell a client.
+		body.Error = "access_denied"
+	case ReasonInsufficientUserAuthentication:
+		body.Error = "insufficient_user_authentication"
+		challenge += `, error="insufficient_user_authentication", error_description="` + body.Description + `"`
+		if len(route.AcrValues) > 0 {
+			challenge += `, acr_values="` + strings.Join(route.AcrValues, " ") + `"`
+		}
+		if route.MaxAuthAge > 0 {
+			challenge += `, max_age=` + strconv.FormatInt(int64(route.MaxAuthAge/time.Second), 10)
 		}
 	case ReasonNoPolicy, ReasonKeysUnavailable:
 		body.Error = "temporarily_unavailable"
@@ -181,7 +227,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 		body.Error = "invalid_token"
 		challenge += `, error="invalid_token", error_description="` + body.Description + `"`
 	}
-	if reason.status() != http.StatusServiceUnavailable {
+	if reason.status() == http.StatusUnauthorized || reason == ReasonInsufficientScope {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeJSON(w, reason.status(), body)

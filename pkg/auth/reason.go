@@ -25,6 +25,11 @@ const (
 	ReasonKeysUnavailable     Reason = "keys_unavailable"
 	ReasonWrongTokenType      Reason = "wrong_token_type"
 	ReasonLifetimeTooLong     Reason = "lifetime_too_long"
+	// ReasonConditionFailed: the route's when condition is false or fails.
+	ReasonConditionFailed Reason = "condition_failed"
+	// ReasonInsufficientUserAuthentication: the token's acr or auth_time
+	// falls short of the route's step-up rules (RFC 9470).
+	ReasonInsufficientUserAuthentication Reason = "insufficient_user_authentication"
 )
 
 // Reasons lists every reason, for tests and dashboards.
@@ -32,32 +37,34 @@ var Reasons = []Reason{
 	ReasonMissingToken, ReasonMalformedToken, ReasonBadSignature, ReasonUnknownKey,
 	ReasonDisallowedAlgorithm, ReasonExpired, ReasonNotYetValid, ReasonIssuerMismatch,
 	ReasonAudienceMismatch, ReasonInsufficientScope, ReasonNoPolicy, ReasonKeysUnavailable,
-	ReasonWrongTokenType, ReasonLifetimeTooLong,
+	ReasonWrongTokenType, ReasonLifetimeTooLong, ReasonConditionFailed, ReasonInsufficientUserAuthentication,
 }
 
 // description is the fixed, client-facing text of each reason. It never
 // includes anything taken from the token.
 var description = map[Reason]string{
-	ReasonMissingToken:        "send an access token in the Authorization header: Bearer <token>",
-	ReasonMalformedToken:      "the access token is not a well-formed JWT with the required claims (exp is required, times are JSON numbers, no crit header)",
-	ReasonBadSignature:        "the access token signature is invalid",
-	ReasonUnknownKey:          "the access token is signed with a key the issuer does not publish",
-	ReasonDisallowedAlgorithm: "the access token uses a signing algorithm that is not allowed or does not match its key",
-	ReasonExpired:             "the access token has expired",
-	ReasonNotYetValid:         "the access token is not valid yet",
-	ReasonIssuerMismatch:      "the access token was issued by an issuer that is not accepted",
-	ReasonAudienceMismatch:    "the access token is not meant for this API (aud)",
-	ReasonInsufficientScope:   "the access token lacks the scope this request requires",
-	ReasonNoPolicy:            "no access policy is loaded; try again later",
-	ReasonKeysUnavailable:     "the issuer's signing keys are not available yet; try again later",
-	ReasonWrongTokenType:      "the access token is not of the type this API requires (typ header)",
-	ReasonLifetimeTooLong:     "the access token is valid for longer than this API accepts (exp too far after iat or now)",
+	ReasonMissingToken:                   "send an access token in the Authorization header: Bearer <token>",
+	ReasonMalformedToken:                 "the access token is not a well-formed JWT with the required claims (exp is required, times are JSON numbers, no crit header)",
+	ReasonBadSignature:                   "the access token signature is invalid",
+	ReasonUnknownKey:                     "the access token is signed with a key the issuer does not publish",
+	ReasonDisallowedAlgorithm:            "the access token uses a signing algorithm that is not allowed or does not match its key",
+	ReasonExpired:                        "the access token has expired",
+	ReasonNotYetValid:                    "the access token is not valid yet",
+	ReasonIssuerMismatch:                 "the access token was issued by an issuer that is not accepted",
+	ReasonAudienceMismatch:               "the access token is not meant for this API (aud)",
+	ReasonInsufficientScope:              "the access token lacks the scope this request requires",
+	ReasonNoPolicy:                       "no access policy is loaded; try again later",
+	ReasonKeysUnavailable:                "the issuer's signing keys are not available yet; try again later",
+	ReasonWrongTokenType:                 "the access token is not of the type this API requires (typ header)",
+	ReasonLifetimeTooLong:                "the access token is valid for longer than this API accepts (exp too far after iat or now)",
+	ReasonConditionFailed:                "the access token does not meet the conditions of this request",
+	ReasonInsufficientUserAuthentication: "the user must authenticate again, with a stronger method or more recently, for this request",
 }
 
 // status is the HTTP status each reason answers with.
 func (r Reason) status() int {
 	switch r {
-	case ReasonInsufficientScope:
+	case ReasonInsufficientScope, ReasonConditionFailed:
 		return http.StatusForbidden
 	case ReasonNoPolicy, ReasonKeysUnavailable:
 		return http.StatusServiceUnavailable
