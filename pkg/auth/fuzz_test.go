@@ -6,7 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -364,4 +367,127 @@ func FuzzHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string) {
 		r.check(t, []byte(header), claims)
 	})
+}
+
+// FuzzConditionClaims: claims of any JSON type and size, through the
+// middleware, never panic, and pass the route's condition exactly when the
+// condition's meaning, decided here again from the JSON alone, says so;
+// auth.Employee reads the employee claim of any type without passing a
+// claim that names nobody.
+func FuzzConditionClaims(f *testing.F) {
+	r := newRig(f)
+	spec := baseSpec(r.is)
+	spec.Algorithms = []v1alpha1.Algorithm{"ES256"}
+	spec.Identity = &v1alpha1.Identity{EmployeeClaim: empClaim, AllEntriesScope: "read:all-timesheets"}
+	spec.Routes = append(spec.Routes, v1alpha1.Route{Path: "/people/{id}/approve", Methods: []string{"POST"}, Scopes: []string{"approve:timesheets"},
+		When: `(!has(claims.gty) || claims.gty != "client-credentials") && claims["` + orgClaim + `"] == "org_abc" && claims["` + rolesClaim + `"].exists(r, r == "approver")`})
+	snap, err := policy.Compile("fuzz", 1, spec)
+	if err != nil {
+		f.Fatal(err)
+	}
+	holder := &policy.Holder{}
+	holder.Store(snap)
+	mw := &auth.Middleware{Policy: holder, Verifier: r.fresh, Logger: slog.New(slog.DiscardHandler), Realm: "timesheets"}
+	type seen struct {
+		id         string
+		restricted bool
+	}
+	var got seen
+	h := mw.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		got.id, got.restricted = auth.Employee(req.Context())
+	}))
+	header := []byte(`{"alg":"ES256","kid":"ec-1"}`)
+
+	for _, s := range [][4]string{
+		{`"password"`, `"org_abc"`, `["approver"]`, `"E-1"`},
+		{`"client-credentials"`, `"org_abc"`, `["approver"]`, ``},
+		{``, `"org_abc"`, `{"approver":1}`, `1001`},
+		{`null`, `null`, `null`, `null`},
+		{`1e400`, `-0`, `[[["approver"]]]`, `""`},
+		{`["client-credentials"]`, `{"org_abc":true}`, `["x",1,null,{"a":[]}]`, `{"id":"E-1"}`},
+		{`true`, `"org_abc\u0000"`, `"approver"`, `"E-1\n"`},
+		{`""`, `"` + strings.Repeat("x", 6000) + `"`, `[]`, `[]`},
+		{`9223372036854775808`, `"ORG_ABC"`, `["approver","approver"]`, `"` + strings.Repeat("é", 300) + `"`},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, gty, org, roles, emp string) {
+		c := map[string]json.RawMessage{}
+		for name, v := range map[string]string{"gty": gty, orgClaim: org, rolesClaim: roles, empClaim: emp} {
+			if v == "" {
+				continue // the claim is absent
+			}
+			if !json.Valid([]byte(v)) {
+				return // one JSON value per claim, not a way to add others
+			}
+			c[name] = json.RawMessage(v)
+		}
+		now := time.Now()
+		for name, v := range map[string]any{"iss": r.is.iss(), "aud": audience, "sub": "auth0|fuzz",
+			"exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "scope": "approve:timesheets"} {
+			c[name], _ = json.Marshal(v)
+		}
+		claims, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := r.sign(t, header, claims)
+		if len(raw) > auth.MaxTokenBytes {
+			return
+		}
+		got = seen{}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/people/7/approve", nil)
+		req.Header.Set("Authorization", "Bearer "+raw)
+		h.ServeHTTP(rec, req)
+
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(claims))
+		d.UseNumber() // 1e400 is a number too
+		if err := d.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		want := conditionHolds(m)
+		switch {
+		case want && rec.Code != http.StatusOK:
+			t.Fatalf("condition holds, yet %d %s\nclaims %s", rec.Code, rec.Body, claims)
+		case !want && rec.Code != http.StatusForbidden:
+			t.Fatalf("condition does not hold, yet %d\nclaims %s", rec.Code, claims)
+		case !want && !strings.Contains(rec.Body.String(), `"access_denied"`):
+			t.Fatalf("refused for another reason: %s", rec.Body)
+		}
+		if !want {
+			return
+		}
+		v, present := m[empClaim]
+		if got.restricted != present {
+			t.Fatalf("employee claim present %v, restricted %v", present, got.restricted)
+		}
+		if s, _ := v.(string); got.id != "" && got.id != s {
+			t.Fatalf("employee id %q from claim %s", got.id, emp)
+		}
+		if got.id != "" && strings.ContainsFunc(got.id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("employee id %q names nobody", got.id)
+		}
+	})
+}
+
+// conditionHolds is the fuzzed route's condition in Go, by CEL's rules: a
+// missing org or roles claim is an error (refused); values of different
+// types are unequal; exists over a map ranges over its keys.
+func conditionHolds(c map[string]any) bool {
+	if gty, ok := c["gty"]; ok && gty == "client-credentials" {
+		return false
+	}
+	if c[orgClaim] != "org_abc" {
+		return false
+	}
+	switch roles := c[rolesClaim].(type) {
+	case []any:
+		return slices.Contains(roles, any("approver"))
+	case map[string]any:
+		_, ok := roles["approver"]
+		return ok
+	}
+	return false // absent, or not a list or map: exists fails
 }
