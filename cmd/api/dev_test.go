@@ -3,24 +3,28 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
+	"github.com/abc-inc/timesheets/pkg/policy"
 )
 
-// TestDevIssuerTokens follows the README's curl walk-through: the --dev
-// issuer gives the admin client a client-credentials token and alice a
-// development user token, and the API under the dev policy takes both.
-func TestDevIssuerTokens(t *testing.T) {
-	dir := t.TempDir()
+// startTestDevIssuer starts the issuer of --dev with its credentials in dir.
+func startTestDevIssuer(t *testing.T, dir string) *devissuer.Server {
+	t.Helper()
 	c := config{devIssuerAddr: "127.0.0.1:0", devCredentials: dir}
 	_, is, err := startDevIssuer(context.Background(), c, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
@@ -29,6 +33,15 @@ func TestDevIssuerTokens(t *testing.T) {
 	go func() { done <- is.Start(ctx) }()
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 	require.True(t, is.UserTokens())
+	return is
+}
+
+// TestDevIssuerTokens follows the README's curl walk-through: the --dev
+// issuer gives the admin client a client-credentials token and alice a
+// development user token, and the API under the dev policy takes both.
+func TestDevIssuerTokens(t *testing.T) {
+	dir := t.TempDir()
+	is := startTestDevIssuer(t, dir)
 	s := newStackWith(t, true, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), is)
 
 	post := func(u string, form url.Values) devissuer.TokenResponse {
@@ -61,4 +74,76 @@ func TestDevIssuerTokens(t *testing.T) {
 	r = s.do(t, "POST", "/timesheets", bob.AccessToken, jsonType, dayEntry)
 	assert.Equal(t, http.StatusForbidden, r.status, "bob's token has no create:timesheets")
 	assert.Contains(t, r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`)
+}
+
+// TestDevUserTokensTryPeopleRules: the dev issuer's user tokens exercise a
+// people policy through the API: a machine may not approve (the when
+// condition), bob must step up (RFC 9470) and recently, and alice sees only
+// her own entries.
+func TestDevUserTokensTryPeopleRules(t *testing.T) {
+	is := startTestDevIssuer(t, t.TempDir())
+	spec := policy.Sample(is.Issuer(), devAudience)
+	spec.Identity = &v1alpha1.Identity{EmployeeClaim: devissuer.EmployeeClaim, AllEntriesScope: "read:all-timesheets"}
+	for i, r := range spec.Routes {
+		if strings.HasSuffix(r.Path, "/approve") {
+			spec.Routes[i].When = `(!has(claims.gty) || claims.gty != "client-credentials") && claims.org_id == "org_abcinc"`
+			spec.Routes[i].AcrValues = []string{devissuer.ACRMultiFactor}
+			spec.Routes[i].MaxAuthAge = &metav1.Duration{Duration: 5 * time.Minute}
+		}
+	}
+	s := newStackPolicy(t, true, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), is, spec)
+	userToken := func(form url.Values) string {
+		t.Helper()
+		r, err := http.PostForm(is.UserTokenURL(), form)
+		require.NoError(t, err)
+		defer r.Body.Close()
+		require.Equal(t, http.StatusOK, r.StatusCode)
+		var tr devissuer.TokenResponse
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&tr))
+		return tr.AccessToken
+	}
+	alice := userToken(url.Values{"user": {"alice"}})
+	created := s.do(t, "POST", "/timesheets", alice, jsonType,
+		`{"user_id":"E-1001","date":"2021-04-01T08:00:00Z","project":"P","hours":1}`)
+	require.Equal(t, http.StatusCreated, created.status, created.raw)
+	approve := fmt.Sprintf("/timesheets/%d/approve", int64(created.body["id"].(float64)))
+	other := s.do(t, "POST", "/timesheets", s.token(t, "admin"), jsonType, dayEntry)
+	require.Equal(t, http.StatusCreated, other.status, other.raw)
+
+	r := s.do(t, "GET", fmt.Sprintf("/timesheets/%d", int64(other.body["id"].(float64))), alice, "", "")
+	assert.Equal(t, http.StatusNotFound, r.status, "alice sees only her own")
+
+	// carol as if her organisation had granted her approvals: only org_id
+	// stops her.
+	carol := devissuer.BuiltinUsers()[2]
+	carol.Scopes = []string{"approve:timesheets"}
+	carolToken, err := is.Mint(is.UserClaims(carol, devAudience))
+	require.NoError(t, err)
+	challenge := `error="insufficient_user_authentication"`
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		errCode     string
+		header      string
+	}{
+		{"a machine may not approve", s.token(t, "admin"), http.StatusForbidden, "access_denied", ""},
+		{"carol's organisation may not", carolToken, http.StatusForbidden, "access_denied", ""},
+		{"bob without a second factor", userToken(url.Values{"user": {"bob"}}), http.StatusUnauthorized,
+			"insufficient_user_authentication", `acr_values="` + devissuer.ACRMultiFactor + `"`},
+		{"bob's second factor too long ago", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}, "auth_age": {"600"}}),
+			http.StatusUnauthorized, "insufficient_user_authentication", `max_age=300`},
+		{"bob stepped up", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}}), http.StatusOK, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, "POST", approve, tc.token, "", "")
+			assert.Equal(t, tc.status, r.status, r.raw)
+			if tc.errCode != "" {
+				assert.Equal(t, tc.errCode, r.body["error"], r.raw)
+			}
+			if tc.header != "" {
+				assert.Contains(t, r.header.Get("WWW-Authenticate"), challenge)
+				assert.Contains(t, r.header.Get("WWW-Authenticate"), tc.header)
+			}
+		})
+	}
 }
