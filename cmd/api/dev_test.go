@@ -9,13 +9,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
@@ -76,21 +73,19 @@ func TestDevIssuerTokens(t *testing.T) {
 	assert.Contains(t, r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`)
 }
 
-// TestDevUserTokensTryPeopleRules: the dev issuer's user tokens exercise a
-// people policy through the API: a machine may not approve (the when
+// TestDevUserTokensTryPeopleRules follows the README: the dev issuer's user
+// tokens try the people sample policy, its issuer swapped for the dev
+// issuer's, through the API: a machine may not approve (the when
 // condition), bob must step up (RFC 9470) and recently, and alice sees only
 // her own entries.
 func TestDevUserTokensTryPeopleRules(t *testing.T) {
 	is := startTestDevIssuer(t, t.TempDir())
-	spec := policy.Sample(is.Issuer(), devAudience)
-	spec.Identity = &v1alpha1.Identity{EmployeeClaim: devissuer.EmployeeClaim, AllEntriesScope: "read:all-timesheets"}
-	for i, r := range spec.Routes {
-		if strings.HasSuffix(r.Path, "/approve") {
-			spec.Routes[i].When = `(!has(claims.gty) || claims.gty != "client-credentials") && claims.org_id == "org_abcinc"`
-			spec.Routes[i].AcrValues = []string{devissuer.ACRMultiFactor}
-			spec.Routes[i].MaxAuthAge = &metav1.Duration{Duration: 5 * time.Minute}
-		}
-	}
+	raw, err := os.ReadFile("../../config/samples/auth_v1alpha1_scopepolicy_people.yaml")
+	require.NoError(t, err)
+	sp, err := policy.Parse(raw)
+	require.NoError(t, err)
+	spec := sp.Spec
+	spec.Issuers = []v1alpha1.Issuer{{URL: is.Issuer()}}
 	s := newStackPolicy(t, true, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), is, spec)
 	userToken := func(form url.Values) string {
 		t.Helper()
@@ -130,8 +125,8 @@ func TestDevUserTokensTryPeopleRules(t *testing.T) {
 		{"carol's organisation may not", carolToken, http.StatusForbidden, "access_denied", ""},
 		{"bob without a second factor", userToken(url.Values{"user": {"bob"}}), http.StatusUnauthorized,
 			"insufficient_user_authentication", `acr_values="` + devissuer.ACRMultiFactor + `"`},
-		{"bob's second factor too long ago", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}, "auth_age": {"600"}}),
-			http.StatusUnauthorized, "insufficient_user_authentication", `max_age=300`},
+		{"bob's second factor too long ago", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}, "auth_age": {"1200"}}),
+			http.StatusUnauthorized, "insufficient_user_authentication", `max_age=900`},
 		{"bob stepped up", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}}), http.StatusOK, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

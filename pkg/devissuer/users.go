@@ -64,8 +64,8 @@ type User struct {
 func BuiltinUsers() []User {
 	employee := []string{"create:timesheets", "read:timesheets", "delete:timesheets"}
 	return []User{
-		{Name: "alice", Subject: "auth0|dev-alice", EmployeeID: "E-1001", OrgID: "org_abcinc", Scopes: employee},
-		{Name: "bob", Subject: "auth0|dev-bob", EmployeeID: "E-2001", OrgID: "org_abcinc",
+		{Name: "alice", Subject: "auth0|dev-alice", EmployeeID: "E-1001", OrgID: "org_abc", Scopes: employee},
+		{Name: "bob", Subject: "auth0|dev-bob", EmployeeID: "E-2001", OrgID: "org_abc",
 			Scopes: []string{"read:timesheets", "read:all-timesheets", "approve:timesheets"}},
 		{Name: "carol", Subject: "auth0|dev-carol", EmployeeID: "E-3001", OrgID: "org_other", Scopes: slices.Clone(employee)},
 	}

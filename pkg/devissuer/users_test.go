@@ -65,7 +65,7 @@ func TestUserToken(t *testing.T) {
 		assert.Equal(t, apiAudience, c["aud"])
 		assert.Equal(t, devissuer.UserTokenClientID, c["azp"])
 		assert.Equal(t, "E-1001", c[devissuer.EmployeeClaim])
-		assert.Equal(t, "org_abcinc", c["org_id"])
+		assert.Equal(t, "org_abc", c["org_id"])
 		assert.Equal(t, devissuer.ACRPassword, c["acr"])
 		assert.Equal(t, tr.Scope, c["scope"])
 		assert.Equal(t, []any{"create:timesheets", "read:timesheets", "delete:timesheets"}, c["permissions"])
