@@ -141,12 +141,25 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 		return errNumericDate // a string, true, an object...
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f < 0 || f > maxNumericDate {
+	if err != nil {
 		return errNumericDate
 	}
-	sec, frac := math.Modf(f)
-	d.t = time.Unix(int64(sec), int64(frac*1e9))
+	t, ok := secondsToTime(f)
+	if !ok {
+		return errNumericDate
+	}
+	d.t = t
 	return nil
+}
+
+// secondsToTime is a NumericDate's seconds as a time; ok is false outside
+// 1970 to 9999 (and for NaN).
+func secondsToTime(f float64) (t time.Time, ok bool) {
+	if !(f >= 0 && f <= maxNumericDate) {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
 func (d *numericDate) jwt() *jwt.NumericDate {
@@ -175,11 +188,8 @@ func numericDateValue(v any) time.Time {
 	default:
 		return time.Time{}
 	}
-	if !(f >= 0 && f <= maxNumericDate) { // also refuses NaN
-		return time.Time{}
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9))
+	t, _ := secondsToTime(f)
+	return t
 }
 
 // scope sources, as bits, so a policy's scopeClaims selects them in one AND.
