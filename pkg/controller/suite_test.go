@@ -296,6 +296,15 @@ func startReplica(t *testing.T, ns, name string, tweak func(*Options)) *replica 
 	case <-time.After(10 * time.Second):
 		t.Fatal("API server did not start")
 	}
+	// The probe server is another runnable, started beside the API server.
+	eventually(t, 10*time.Second, func() (bool, string) {
+		c, err := net.DialTimeout("tcp", r.probe, time.Second)
+		if err != nil {
+			return false, fmt.Sprintf("probe server not listening: %v", err)
+		}
+		c.Close()
+		return true, ""
+	})
 	return r
 }
 
