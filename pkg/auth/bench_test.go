@@ -6,11 +6,15 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
@@ -67,4 +71,49 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCondition compares, in one run, a request through the middleware
+// on a route that needs only a scope with the same request on a route that
+// also has a CEL condition (the people sample's approval rule). The token
+// is cached in both, so the difference is the condition's evaluation.
+func BenchmarkCondition(b *testing.B) {
+	is := newIssuer(b)
+	keys := auth.NewKeys(auth.KeyOptions{UnknownKIDInterval: time.Hour})
+	defer keys.Close()
+	spec := baseSpec(is)
+	spec.Routes = append(spec.Routes,
+		v1alpha1.Route{Path: "/plain/{id}/approve", Methods: []string{"POST"}, Scopes: []string{"approve:timesheets"}},
+		v1alpha1.Route{Path: "/people/{id}/approve", Methods: []string{"POST"}, Scopes: []string{"approve:timesheets"},
+			When: `(!has(claims.gty) || claims.gty != "client-credentials") && claims.org_id == "org_abc"`})
+	snap, err := policy.Compile("bench", 1, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys.Sync(snap.Issuers)
+	if err := keys.WaitReady(context.Background(), snap.Issuers); err != nil {
+		b.Fatal(err)
+	}
+	holder := &policy.Holder{}
+	holder.Store(snap)
+	mw := (&auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, 1000), Logger: slog.New(slog.DiscardHandler), Realm: "bench"}).
+		Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	tok := is.sign(b, jwt.SigningMethodRS256, "rsa-1", jwt.MapClaims{
+		"iss": is.iss(), "aud": audience, "sub": "auth0|alice", "org_id": "org_abc",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "scope": "approve:timesheets",
+	})
+	for _, path := range []string{"/plain/7/approve", "/people/7/approve"} {
+		name := map[string]string{"/plain/7/approve": "scope-only", "/people/7/approve": "scope-and-condition"}[path]
+		b.Run(name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodPost, path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				mw.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", path, w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
