@@ -126,7 +126,7 @@ func TestDevUserTokensTryPeopleRules(t *testing.T) {
 		{"bob without a second factor", userToken(url.Values{"user": {"bob"}}), http.StatusUnauthorized,
 			"insufficient_user_authentication", `acr_values="` + devissuer.ACRMultiFactor + `"`},
 		{"bob's second factor too long ago", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}, "auth_age": {"1200"}}),
-			http.StatusUnauthorized, "insufficient_user_authentication", `max_age=900`},
+			http.StatusUnauthorized, "insufficient_user_authentication", `max_age="900"`},
 		{"bob stepped up", userToken(url.Values{"user": {"bob"}, "step_up": {"mfa"}}), http.StatusOK, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,7 +143,7 @@ func TestStepUp(t *testing.T) {
 	const route = "POST /people/{id}/approve"
 	const want = `Bearer realm="timesheets", error="insufficient_user_authentication", ` +
 		`error_description="the user must authenticate again, with a stronger method or more recently, for this request", ` +
-		`acr_values="` + mfa + ` urn:abc:loa:3", max_age=300`
+		`acr_values="` + mfa + ` urn:abc:loa:3", max_age="300"`
 	now := time.Now()
 	cases := []struct {
 		name   string
@@ -198,7 +198,7 @@ func TestStepUpChallengeParameters(t *testing.T) {
 		want string
 	}{
 		{"acr only", []string{mfa}, 0, prefix + `, acr_values="` + mfa + `"`},
-		{"max age only, in whole seconds", nil, 90*time.Second + 500*time.Millisecond, prefix + `, max_age=90`},
+		{"max age only, in whole seconds", nil, 90*time.Second + 500*time.Millisecond, prefix + `, max_age="90"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -218,7 +218,8 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 			challenge += `, acr_values="` + strings.Join(route.AcrValues, " ") + `"`
 		}
 		if route.MaxAuthAge > 0 {
-			challenge += `, max_age=` + strconv.FormatInt(int64(route.MaxAuthAge/time.Second), 10)
+			// Quoted, as in RFC 9470 §3's example; a token is valid too (RFC 9110 §11.2).
+			challenge += `, max_age="` + strconv.FormatInt(int64(route.MaxAuthAge/time.Second), 10) + `"`
 		}
 	case ReasonNoPolicy, ReasonKeysUnavailable:
 		body.Error = "temporarily_unavailable"
