@@ -60,8 +60,12 @@ verify: generate manifests fmt-check vet ## Fail when generated files are stale.
 postgres: ## Install PostgreSQL's server binaries from Debian when absent (tests start their own server).
 	hack/postgres.sh
 
+.PHONY: promtool
+promtool: ## Install promtool from Debian when absent (the chart test checks the alert rules with it).
+	hack/promtool.sh
+
 .PHONY: test
-test: verify test-assets helm postgres ## Run every test: unit, envtest, PostgreSQL, chart.
+test: verify test-assets helm postgres promtool ## Run every test: unit, envtest, PostgreSQL, chart.
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) HELM=$(HELM) $(GO) test $(TESTFLAGS) ./...
 	HELM=$(HELM) hack/chart-test.sh
 
