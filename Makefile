@@ -64,8 +64,12 @@ postgres: ## Install PostgreSQL's server binaries from Debian when absent (tests
 promtool: ## Install promtool from Debian when absent (the chart test checks the alert rules with it).
 	hack/promtool.sh
 
+.PHONY: chromium
+chromium: ## Install Chromium from Debian when absent (the browser test calls the API through CORS with it).
+	hack/chromium.sh
+
 .PHONY: test
-test: verify test-assets helm postgres promtool ## Run every test: unit, envtest, PostgreSQL, chart.
+test: verify test-assets helm postgres promtool chromium ## Run every test: unit, envtest, PostgreSQL, chart.
 	KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) HELM=$(HELM) $(GO) test $(TESTFLAGS) ./...
 	HELM=$(HELM) hack/chart-test.sh
 
