@@ -50,6 +50,11 @@ const (
 	maxAcrValues    = 8
 	maxAcrLen       = 256
 	maxClaimNameLen = 256
+	maxOrigins      = 32
+	maxOriginLen    = 256
+	maxCORSHeaders  = 16
+	maxHeaderLen    = 64
+	MaxCORSMaxAge   = 24 * time.Hour
 )
 
 // Issuer is an accepted token issuer.
@@ -82,6 +87,30 @@ type Identity struct {
 	AllEntriesScope string
 }
 
+// CORS is the compiled spec.cors: which browser pages of other origins may
+// call the API.
+type CORS struct {
+	// AllowedOrigins holds the exact origins, as a browser's Origin header
+	// spells them; compare with OriginAllowed.
+	AllowedOrigins map[string]struct{}
+	// AllowedHeaders are the request headers a preflight may ask for, in
+	// canonical form (http.CanonicalHeaderKey): Authorization and
+	// Content-Type always, then the policy's own, without duplicates.
+	AllowedHeaders []string
+	// MaxAge is Access-Control-Max-Age in whole seconds; 0: not sent.
+	MaxAge time.Duration
+}
+
+// OriginAllowed reports whether origin is exactly one of the allowed ones.
+func (c *CORS) OriginAllowed(origin string) bool {
+	_, ok := c.AllowedOrigins[origin]
+	return ok
+}
+
+// CORSImpliedHeaders are allowed whatever spec.cors.allowedHeaders says: a
+// browser client cannot call the API without them.
+var CORSImpliedHeaders = []string{"Authorization", "Content-Type"}
+
 // Snapshot is one validated policy. It is never modified after Compile, so
 // requests can read it without locks.
 type Snapshot struct {
@@ -98,6 +127,11 @@ type Snapshot struct {
 	Audit         bool
 	Routes        []*Route
 	Identity      Identity
+	// Resource is the RFC 9728 resource identifier: spec.resource, else the
+	// first audience.
+	Resource string
+	// CORS is nil when the policy allows no cross-origin access.
+	CORS *CORS
 
 	issuers    map[string]Issuer
 	audiences  map[string]struct{}
@@ -384,10 +418,108 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		s.Identity = Identity{EmployeeClaim: id.EmployeeClaim, AllEntriesScope: id.AllEntriesScope}
 	}
 
+	s.Resource = spec.Resource
+	if spec.Resource != "" {
+		if err := checkResource(spec.Resource); err != nil {
+			bad("resource", "%v", err)
+		}
+	} else if len(s.Audiences) > 0 {
+		s.Resource = s.Audiences[0]
+	}
+
+	if spec.CORS != nil {
+		c, cerrs := compileCORS(spec.CORS)
+		errs = append(errs, cerrs...)
+		s.CORS = c
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// resourceSyntax is the CRD's CEL rule for spec.resource, literally.
+var resourceSyntax = regexp.MustCompile(`^(https://[^/?#@]+|http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]])(:[0-9]+)?)(/[^?#]*)?$`)
+
+// checkResource applies RFC 9728 §1.2: an https URL with no fragment (and,
+// stricter than its SHOULD NOT, no query), so clients can compare it with
+// the URL they fetched the metadata from.
+func checkResource(raw string) error {
+	if len(raw) > maxURLLen {
+		return fmt.Errorf("is %d bytes long; at most %d", len(raw), maxURLLen)
+	}
+	if !resourceSyntax.MatchString(raw) {
+		return fmt.Errorf("%q must be an https URL without user info, query or fragment (http only to localhost, 127.0.0.0/8 or [::1])", raw)
+	}
+	if u, err := url.Parse(raw); err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q is not an absolute URL with a host", raw)
+	}
+	return nil
+}
+
+// originSyntax is the CRD's CEL rule for an origin, literally.
+var originSyntax = regexp.MustCompile(`^(https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?|http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]]))(:[1-9][0-9]{0,4})?$`)
+
+// headerNameSyntax is the CRD's pattern for a header name (RFC 9110 token).
+var headerNameSyntax = regexp.MustCompile(`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`)
+
+func compileCORS(spec *v1alpha1.CORS) (*CORS, []error) {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("spec.cors.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	c := &CORS{AllowedOrigins: map[string]struct{}{}, AllowedHeaders: slices.Clone(CORSImpliedHeaders)}
+	if n := len(spec.AllowedOrigins); n < 1 || n > maxOrigins {
+		bad("allowedOrigins", "need 1 to %d origins, got %d", maxOrigins, n)
+	}
+	for i, o := range spec.AllowedOrigins {
+		field := fmt.Sprintf("allowedOrigins[%d]", i)
+		s := string(o)
+		_, dup := c.AllowedOrigins[s]
+		switch {
+		case len(s) > maxOriginLen:
+			bad(field, "is %d bytes long; at most %d", len(s), maxOriginLen)
+		case !originSyntax.MatchString(s):
+			bad(field, "%q must be an exact origin such as https://app.example or http://localhost:5173: https (http only to localhost, 127.0.0.0/8 or [::1]), lower case, no path, no wildcard", s)
+		case strings.HasPrefix(s, "https://") && strings.HasSuffix(s, ":443"),
+			strings.HasPrefix(s, "http://") && strings.HasSuffix(s, ":80"):
+			bad(field, "%q must not name the scheme's default port: browsers omit it from the Origin header", s)
+		case dup:
+			bad(field, "duplicate origin %q", s)
+		}
+		c.AllowedOrigins[s] = struct{}{}
+	}
+	if n := len(spec.AllowedHeaders); n > maxCORSHeaders {
+		bad("allowedHeaders", "at most %d headers, got %d", maxCORSHeaders, n)
+	}
+	for i, h := range spec.AllowedHeaders {
+		field := fmt.Sprintf("allowedHeaders[%d]", i)
+		s := string(h)
+		switch {
+		case len(s) > maxHeaderLen:
+			bad(field, "is %d bytes long; at most %d", len(s), maxHeaderLen)
+		case s == "*":
+			bad(field, "no wildcard: name each header")
+		case !headerNameSyntax.MatchString(s):
+			bad(field, "%q is not an HTTP header name", s)
+		case slices.ContainsFunc(spec.AllowedHeaders[:i], func(o v1alpha1.HeaderName) bool { return o == h }):
+			bad(field, "duplicate header %q", s)
+		}
+		// Header names compare case-insensitively; an implied one or a
+		// second spelling adds nothing.
+		if k := http.CanonicalHeaderKey(s); !slices.Contains(c.AllowedHeaders, k) {
+			c.AllowedHeaders = append(c.AllowedHeaders, k)
+		}
+	}
+	if spec.MaxAge != nil {
+		d := spec.MaxAge.Duration
+		if d < 0 || d > MaxCORSMaxAge {
+			bad("maxAge", "%s is out of range; use 0s to 24h", d)
+		}
+		c.MaxAge = d.Truncate(time.Second)
+	}
+	return c, errs
 }
 
 func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []error {

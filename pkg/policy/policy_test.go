@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,38 @@ func TestStrictSample(t *testing.T) {
 	require.Empty(t, main.TokenType)
 	require.Equal(t, policy.DefaultMaxTokenAge, main.MaxTokenAge)
 	require.Equal(t, len(main.Routes), len(strict.Routes), "the same endpoints")
+}
+
+// TestCompileResourceAndCORS: the snapshot fields the metadata and CORS
+// handlers read.
+func TestCompileResourceAndCORS(t *testing.T) {
+	spec := policytest.Base()
+	s, err := policy.Compile("t", 1, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Resource != spec.Audiences[0] || s.CORS != nil {
+		t.Fatalf("defaults: resource %q, cors %+v; want the first audience and no CORS", s.Resource, s.CORS)
+	}
+	spec.Resource = "https://api.abc-inc.example/ts"
+	spec.CORS = &v1alpha1.CORS{
+		AllowedOrigins: []v1alpha1.Origin{"https://app.example", "http://localhost:5173"},
+		AllowedHeaders: []v1alpha1.HeaderName{"traceparent", "authorization", "TRACEPARENT"},
+		MaxAge:         &metav1.Duration{Duration: 90*time.Second + 500*time.Millisecond},
+	}
+	if s, err = policy.Compile("t", 1, spec); err != nil {
+		t.Fatal(err)
+	}
+	if s.Resource != spec.Resource {
+		t.Errorf("resource %q, want %q", s.Resource, spec.Resource)
+	}
+	if want := []string{"Authorization", "Content-Type", "Traceparent"}; !slices.Equal(s.CORS.AllowedHeaders, want) {
+		t.Errorf("allowed headers %q, want %q", s.CORS.AllowedHeaders, want)
+	}
+	if s.CORS.MaxAge != 90*time.Second {
+		t.Errorf("max age %s, want 1m30s (whole seconds)", s.CORS.MaxAge)
+	}
+	if !s.CORS.OriginAllowed("http://localhost:5173") || s.CORS.OriginAllowed("http://localhost:5174") || s.CORS.OriginAllowed("https://APP.example") {
+		t.Error("origins must match exactly")
+	}
 }

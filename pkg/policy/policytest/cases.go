@@ -94,6 +94,26 @@ func tokenType(t string) func(*v1alpha1.ScopePolicySpec) {
 	return func(p *v1alpha1.ScopePolicySpec) { p.RequireTokenType = t }
 }
 
+func resource(r string) func(*v1alpha1.ScopePolicySpec) {
+	return func(p *v1alpha1.ScopePolicySpec) { p.Resource = r }
+}
+
+func origins(o ...v1alpha1.Origin) func(*v1alpha1.ScopePolicySpec) {
+	return func(p *v1alpha1.ScopePolicySpec) { p.CORS = &v1alpha1.CORS{AllowedOrigins: o} }
+}
+
+func corsHeaders(h ...v1alpha1.HeaderName) func(*v1alpha1.ScopePolicySpec) {
+	return func(p *v1alpha1.ScopePolicySpec) {
+		p.CORS = &v1alpha1.CORS{AllowedOrigins: []v1alpha1.Origin{"https://app.example"}, AllowedHeaders: h}
+	}
+}
+
+func corsMaxAge(d time.Duration) func(*v1alpha1.ScopePolicySpec) {
+	return func(p *v1alpha1.ScopePolicySpec) {
+		p.CORS = &v1alpha1.CORS{AllowedOrigins: []v1alpha1.Origin{"https://app.example"}, MaxAge: dur(d)}
+	}
+}
+
 func maxAge(d time.Duration) func(*v1alpha1.ScopePolicySpec) {
 	return func(p *v1alpha1.ScopePolicySpec) { p.MaxTokenAge = dur(d) }
 }
@@ -248,6 +268,53 @@ func Cases() []Case {
 		invalid("employee claim of 257 characters", identity(strings.Repeat("ü", 257), "")),
 		invalid("all-entries scope with a space", identity("employee_id", "read all")),
 		invalid("all-entries scope of 129 bytes", identity("employee_id", strings.Repeat("s", 129))),
+
+		// Resource identifier (RFC 9728 §1.2).
+		valid("resource", resource("https://api.abc-inc.example/timesheets")),
+		valid("resource without a path", resource("https://api.abc-inc.example")),
+		valid("http resource on loopback", resource("http://127.0.0.1:8080/")),
+		invalid("http resource off loopback", resource("http://api.abc-inc.example/")),
+		invalid("resource with a fragment", resource("https://api.abc-inc.example/#x")),
+		invalid("resource with a query", resource("https://api.abc-inc.example/?v=1")),
+		invalid("resource with user info", resource("https://u@api.abc-inc.example/")),
+		invalid("resource that is a URN", resource("urn:abc:timesheets")),
+		invalid("resource of 513 bytes", resource("https://abc.example/"+strings.Repeat("a", 513-20))),
+
+		// CORS origins: exact, as a browser's Origin header spells them.
+		valid("origin", origins("https://app.abc-inc.example")),
+		valid("origin with a port", origins("https://app.abc-inc.example:8443")),
+		valid("origin on an IP", origins("https://10.0.0.7")),
+		valid("http origin on localhost", origins("http://localhost:5173")),
+		valid("http origin on 127.0.0.1", origins("http://127.0.0.1:3000")),
+		valid("http origin on [::1]", origins("http://[::1]:3000")),
+		valid("32 origins", origins(n(32, func(i int) v1alpha1.Origin { return v1alpha1.Origin(fmt.Sprintf("https://a%d.example", i)) })...)),
+		invalid("33 origins", origins(n(33, func(i int) v1alpha1.Origin { return v1alpha1.Origin(fmt.Sprintf("https://a%d.example", i)) })...)),
+		invalid("no origins", origins()),
+		invalid("wildcard origin", origins("*")),
+		invalid("wildcard subdomain origin", origins("https://*.abc-inc.example")),
+		invalid("null origin", origins("null")),
+		invalid("http origin off loopback", origins("http://app.abc-inc.example")),
+		invalid("origin with a path", origins("https://app.abc-inc.example/")),
+		invalid("origin in upper case", origins("https://App.abc-inc.example")),
+		invalid("origin with the default https port", origins("https://app.abc-inc.example:443")),
+		invalid("origin with the default http port", origins("http://localhost:80")),
+		invalid("origin with user info", origins("https://u@app.abc-inc.example")),
+		invalid("duplicate origin", origins("https://app.example", "https://app.example")),
+		invalid("origin of 257 bytes", origins(v1alpha1.Origin("https://"+strings.Repeat("a", 257-8)))),
+
+		// CORS headers and max age.
+		valid("allowed headers", corsHeaders("traceparent", "X-Request-Id", "authorization")),
+		invalid("wildcard header", corsHeaders("*")),
+		invalid("header with a colon", corsHeaders("X-A:b")),
+		invalid("header with a space", corsHeaders("X A")),
+		invalid("empty header", corsHeaders("")),
+		invalid("header of 65 bytes", corsHeaders(v1alpha1.HeaderName(strings.Repeat("h", 65)))),
+		valid("16 headers", corsHeaders(n(16, func(i int) v1alpha1.HeaderName { return v1alpha1.HeaderName(fmt.Sprintf("X-H%d", i)) })...)),
+		invalid("17 headers", corsHeaders(n(17, func(i int) v1alpha1.HeaderName { return v1alpha1.HeaderName(fmt.Sprintf("X-H%d", i)) })...)),
+		valid("CORS max age 0", corsMaxAge(0)),
+		valid("CORS max age 24h", corsMaxAge(24*time.Hour)),
+		invalid("CORS max age 25h", corsMaxAge(25*time.Hour)),
+		invalid("negative CORS max age", corsMaxAge(-time.Second)),
 	}
 }
 

@@ -158,6 +158,58 @@ type Identity struct {
 	AllEntriesScope string `json:"allEntriesScope,omitempty"`
 }
 
+// Origin is a web origin exactly as a browser sends it in the Origin header
+// (RFC 6454 §6.2, the Fetch standard): scheme://host[:port], lower case, no
+// path, no default port. https only; plain http only to localhost,
+// 127.0.0.0/8 or [::1] (a developer's page), since a page served over plain
+// http elsewhere could be replaced on the way and then call the API with the
+// user's token. No wildcard and no "null".
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=256
+// +kubebuilder:validation:XValidation:rule="self.matches('^(https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?|http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]]))(:[1-9][0-9]{0,4})?$')",message="must be an exact origin such as https://app.example or http://localhost:5173: https (http only to localhost, 127.0.0.0/8 or [::1]), lower case, no path, no wildcard"
+// +kubebuilder:validation:XValidation:rule="!(self.startsWith('https://') && self.endsWith(':443')) && !(self.startsWith('http://') && self.endsWith(':80'))",message="must not name the scheme's default port: browsers omit it from the Origin header"
+type Origin string
+
+// HeaderName is an HTTP field name (RFC 9110 §5.1 token), compared
+// case-insensitively. Not "*": the Fetch standard's wildcard would never
+// cover Authorization anyway, and the policy names what it allows.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=64
+// +kubebuilder:validation:Pattern=`^[!#$%&'*+.^_|~0-9A-Za-z-]+$`
+// +kubebuilder:validation:XValidation:rule="self != '*'",message="no wildcard: name each header"
+type HeaderName string
+
+// CORS lets web pages of other origins call the API (the Fetch standard's
+// CORS protocol). Without it, browsers keep pages of other origins from
+// reading any response.
+type CORS struct {
+	// AllowedOrigins are the exact origins whose pages may call the API.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	AllowedOrigins []Origin `json:"allowedOrigins"`
+
+	// AllowedHeaders are request headers a page may send besides the ones
+	// always allowed: Authorization (the bearer token) and Content-Type (a
+	// JSON body), and the CORS-safelisted ones browsers send anyway. Such as
+	// traceparent.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	AllowedHeaders []HeaderName `json:"allowedHeaders,omitempty"`
+
+	// MaxAge is how long a browser may cache a preflight's answer
+	// (Access-Control-Max-Age, sent in whole seconds); at most 24h.
+	// Browsers cap it lower (Chromium at 2h). Unset: the browser's default
+	// (5s).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="maxAge must be at most 24h"
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+}
+
 // ScopePolicySpec says which tokens the Timesheets API accepts and which
 // scopes each route requires.
 type ScopePolicySpec struct {
@@ -243,6 +295,21 @@ type ScopePolicySpec struct {
 	// Identity tells employees apart in user tokens.
 	// +optional
 	Identity *Identity `json:"identity,omitempty"`
+
+	// Resource is the API's resource identifier (RFC 9728 §1.2), served as
+	// "resource" in its protected-resource metadata: an https URL without a
+	// query or fragment (http only to localhost, 127.0.0.0/8 or [::1]).
+	// Clients compare it with the URL they fetched the metadata from, so it
+	// should be the API's public URL. Empty: the first audience.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https://[^/?#@]+|http://(localhost|127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]])(:[0-9]+)?)(/[^?#]*)?$')",message="must be an https URL without user info, query or fragment (http only to localhost, 127.0.0.0/8 or [::1])"
+	Resource string `json:"resource,omitempty"`
+
+	// CORS lets browser pages of the listed origins call the API.
+	// Unset: no cross-origin access.
+	// +optional
+	CORS *CORS `json:"cors,omitempty"`
 }
 
 // Condition types and reasons set on a ScopePolicy.
@@ -284,9 +351,10 @@ type ScopePolicyStatus struct {
 	// Issuers reports the key fetches per issuer.
 	// +optional
 	Issuers []IssuerStatus `json:"issuers,omitempty"`
-	// IssuerCount and RouteCount feed the printer columns.
+	// IssuerCount is the number of issuers, for the printer columns.
 	// +optional
 	IssuerCount int32 `json:"issuerCount,omitempty"`
+	// RouteCount is the number of routes, for the printer columns.
 	// +optional
 	RouteCount int32 `json:"routeCount,omitempty"`
 }
@@ -306,7 +374,9 @@ type ScopePolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// Spec says which tokens are accepted and which scopes each route needs.
 	Spec ScopePolicySpec `json:"spec"`
+	// Status reports whether the API enforces this generation of the spec.
 	// +optional
 	Status ScopePolicyStatus `json:"status,omitempty"`
 }
@@ -316,7 +386,8 @@ type ScopePolicy struct {
 type ScopePolicyList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []ScopePolicy `json:"items"`
+	// Items are the ScopePolicies.
+	Items []ScopePolicy `json:"items"`
 }
 
 func init() {
