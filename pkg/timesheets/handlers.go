@@ -111,7 +111,7 @@ type (
 	}
 	batchResult struct {
 		Index  int          `json:"index"`
-		Status string       `json:"status"` // created, duplicate, rejected
+		Status string       `json:"status"` // created, duplicate, rejected, not_stored
 		ID     int64        `json:"id,omitempty"`
 		Errors []FieldError `json:"errors,omitempty"`
 	}
@@ -369,12 +369,14 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 		validIdx = append(validIdx, i)
 	}
 	if strict && out.Rejected > 0 {
-		writeJSON(w, http.StatusBadRequest, out) // nothing stored
+		out.notStored()
+		writeJSON(w, http.StatusBadRequest, out)
 		return
 	}
 	res, err := a.createWithoutConflicts(r.Context(), valid, validIdx, strict, func(i int) { reject(i, []FieldError{errConflict}) })
 	if errors.Is(err, ErrConflict) && strict {
-		writeJSON(w, http.StatusBadRequest, out) // nothing stored
+		out.notStored()
+		writeJSON(w, http.StatusBadRequest, out)
 		return
 	}
 	if err != nil {
@@ -393,6 +395,16 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// notStored marks the valid entries of a refused all_or_nothing batch,
+// so that every result says what became of its entry: nothing was stored.
+func (b *batchBody) notStored() {
+	for i := range b.Results {
+		if b.Results[i].Status == "" {
+			b.Results[i].Status = "not_stored"
+		}
+	}
 }
 
 // maxConflictRounds bounds the Creates of one upload whose entries keep

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/abc-inc/timesheets/pkg/openapi/openapitest"
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -61,10 +62,11 @@ func newServer(t *testing.T, maxLarge int) *server {
 		}}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Every exchange of every test is checked against the OpenAPI document.
+	srv := httptest.NewServer(openapitest.Handler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := identity{r.Header.Get(callerHeader), r.Header.Get(clientHeader), r.Header.Get(employeeHeader), r.Header.Get(restrictedHeader) == "true"}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
-	}))
+	}), openapitest.Options{}))
 	t.Cleanup(srv.Close)
 	return &server{url: srv.URL, store: st, api: api}
 }
@@ -248,7 +250,7 @@ func TestKeysBelongToTheirClient(t *testing.T) {
 	// all_or_nothing: a conflict stores none of the batch.
 	strict := s.as(t, "importer", "POST", "/timesheets/upload?all_or_nothing=true", "["+entry("victim", "tool", "79", 8)+","+entry("victim", "tool", "77", 8)+"]")
 	require.Equal(t, http.StatusBadRequest, strict.status, strict.raw)
-	require.Equal(t, "rejected", results(t, strict)[1]["status"])
+	require.Equal(t, []any{"not_stored", "rejected"}, []any{results(t, strict)[0]["status"], results(t, strict)[1]["status"]})
 	list, err := s.store.List(context.Background(), timesheets.Filter{})
 	require.NoError(t, err)
 	require.Len(t, list, 2, "the squatter's entry and the importer's 78")
