@@ -9,6 +9,10 @@
 #     API rights and no token, the API's args match its storage;
 #   - the chart's CRD copy equals config/crd/bases and its Role rules equal
 #     config/rbac/role.yaml (the same for the copies in config/manifests);
+#   - with monitoring on, the PrometheusRule's alerts each have a summary, a
+#     description and a runbook_url to their README heading, and pass
+#     promtool check rules; the dashboard ConfigMap's JSON parses and each
+#     panel query passes promtool as a recording rule (make promtool);
 #   - values the chart must refuse (SQLite with replicas > 1, wrong types,
 #     unknown keys, ...) make helm fail, with the expected message;
 #   - kubectl kustomize config/manifests builds (when a kubectl is at hand);
@@ -221,6 +225,36 @@ if render minimal --set crds.enabled=false --set rbac.create=false --set service
 	expect minimal kinds Deployment Service '!CustomResourceDefinition' '!Role' '!RoleBinding' '!ServiceAccount' '!PodDisruptionBudget'
 fi
 
+# --- dashboards and alerts -----------------------------------------------------------
+PROMTOOL=${PROMTOOL:-$(command -v promtool || true)}
+if render monitoring "${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
+	--set monitoring.grafanaDashboard.enabled=true --set monitoring.prometheusRule.enabled=true \
+	--set monitoring.prometheusRule.labels.release=kube-prometheus-stack; then
+	expect monitoring objects
+	expect monitoring kinds PrometheusRule ConfigMap
+	expect monitoring prometheusrule "$work/alerts.yaml" "$chart/README.md"
+	expect monitoring dashboard "$work/dashboard-queries.yaml"
+	if [[ -z $PROMTOOL ]]; then
+		fail "monitoring: no promtool (make promtool, or set PROMTOOL)"
+	else
+		for f in alerts dashboard-queries; do
+			if "$PROMTOOL" check rules "$work/$f.yaml" >"$work/$f.promtool" 2>&1; then
+				pass "monitoring: promtool check rules ($f)"
+			else
+				fail "monitoring: promtool check rules ($f)"
+				sed 's/^/      /' "$work/$f.promtool" >&2
+			fi
+		done
+	fi
+	if grep -q 'alert: TimesheetsImporterNoRecentSuccess' "$work/monitoring.yaml" &&
+		grep -q -- '> 7200$' "$work/monitoring.yaml" &&
+		! grep -q 'kind: PrometheusRule' "$work/defaults.yaml" && ! grep -q 'grafana_dashboard' "$work/defaults.yaml"; then
+		pass "monitoring: the importer alert waits twice its interval; defaults render neither rule nor dashboard"
+	else
+		fail "monitoring: importer alert threshold, or defaults render monitoring objects"
+	fi
+fi
+
 # NOTES.txt is not rendered by helm template: render it as a ConfigMap in a copy of the chart.
 notes_chart=$work/notes-chart
 cp -r "$chart" "$notes_chart"
@@ -302,6 +336,10 @@ refuse "importer audienceParam not an enum value" "at '/importer/oauth/audienceP
 refuse "importer batch larger than an upload may be" "at '/importer/batchSize'" --set importer.batchSize=10000
 refuse "TLS Secret name that is not a DNS name" "at '/tls/existingSecret'" --set tls.existingSecret=API_TLS
 refuse "trusted CA ConfigMap name that is not a DNS name" "at '/trustedCA/configMap'" --set trustedCA.configMap=Issuer_CA
+refuse "5xx ratio above 1" "at '/monitoring/prometheusRule/errorRatio'" --set monitoring.prometheusRule.errorRatio=5
+refuse "importer interval not a number" "at '/monitoring/prometheusRule/importerIntervalSeconds'" \
+	--set monitoring.prometheusRule.importerIntervalSeconds=1h
+refuse "unknown monitoring key" "additional properties 'serviceMonitor' not allowed" --set monitoring.serviceMonitor.enabled=true
 refuse "credentials templated from values" "additional properties 'clientSecret' not allowed" \
 	--set importer.credentials.clientSecret=hunter2
 

@@ -9,6 +9,8 @@
 //	check crd FILE CRD_FILE [keep]  the CRD in FILE has CRD_FILE's spec (and helm.sh/resource-policy: keep)
 //	check kinds FILE KIND...        FILE holds at least one object of each KIND (!KIND: none)
 //	check values VALUES README      README's values table lists every value, and nothing else
+//	check prometheusrule FILE OUT README  alerts have summary, description, runbook_url (a README heading); rules to OUT
+//	check dashboard FILE OUT        the Grafana dashboard ConfigMap's JSON parses; its panel queries to OUT as rules
 package main
 
 import (
@@ -52,6 +54,10 @@ func main() {
 		errs = checkKinds(objs, args)
 	case "values":
 		errs = checkValuesTable(objs[0], args[0])
+	case "prometheusrule":
+		errs = checkPrometheusRule(objs, args[0], args[1])
+	case "dashboard":
+		errs = checkDashboard(objs, args[0])
 	default:
 		fail("unknown command " + cmd)
 	}
