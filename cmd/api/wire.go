@@ -13,13 +13,14 @@ import (
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
-// apiHandler is the API as served: instrumented, then guarded by the
-// policy, then routed.
+// apiHandler is the API as served: CORS (outermost, so preflights are
+// answered before authentication and refusals carry CORS headers), then
+// instrumented, then guarded by the policy, then routed.
 func apiHandler(st timesheets.Store, holder *policy.Holder, keys *auth.Keys, cacheSize int, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee}).Register(mux)
 	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, cacheSize), Logger: logger, Realm: "timesheets"}
-	return server.Instrument(mux, guard.Wrap(mux))
+	return (&auth.CORS{Policy: holder}).Wrap(server.Instrument(mux, guard.Wrap(mux)))
 }
 
 // apiTLS is the API listener's TLS configuration when the flags name a
