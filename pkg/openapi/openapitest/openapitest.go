@@ -114,6 +114,13 @@ func check(rt routers.Router, r *http.Request, body []byte, rec *recorder, o Opt
 			}
 			return nil
 		}}
+	// The reason and where, without the schema and the value dumped.
+	opts.WithCustomSchemaErrorFunc(func(err *openapi3.SchemaError) string {
+		if p := err.JSONPointer(); len(p) > 0 {
+			return "at /" + strings.Join(p, "/") + ": " + err.Reason
+		}
+		return err.Reason
+	})
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
 	reqErr := openapi3filter.ValidateRequest(ctx, in)
 	var problems []string
