@@ -8,11 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
+
+	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	"github.com/abc-inc/timesheets/pkg/auth"
+	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
 type config struct {
@@ -30,6 +36,8 @@ type config struct {
 	tlsCertFile    string
 	tlsKeyFile     string
 	logLevel       string
+	publicURL      *url.URL // --public-url; nil: each request's own
+	kubeconfig     string
 }
 
 func main() {
@@ -68,6 +76,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "serve the API over https with this PEM certificate (chain), reloaded when the file changes; with --tls-key-file")
 	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	publicURL := fs.String("public-url", "", "the API's public base URL behind an ingress or under a path, such as https://api.example/timesheets; names the RFC 9728 metadata in challenges (default: each request's scheme and Host)")
+	// controller-runtime's own flag, so ctrl.GetConfig honours it as in
+	// every manager: --kubeconfig, else $KUBECONFIG, in-cluster, ~/.kube/config.
+	crconfig.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, usageError{err}
 	}
@@ -90,6 +102,16 @@ func parseFlags(args []string) (config, error) {
 	}
 	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
 		return c, usageError{errors.New("give --tls-cert-file and --tls-key-file together")}
+	}
+	if *publicURL != "" {
+		u, err := auth.ParsePublicURL(*publicURL)
+		if err != nil {
+			return c, usageError{fmt.Errorf("--public-url: %w", err)}
+		}
+		c.publicURL = u
+	}
+	if c.kubeconfig = fs.Lookup(crconfig.KubeconfigFlagName).Value.String(); c.kubeconfig != "" && c.policyRef == "" {
+		return c, usageError{errors.New("--kubeconfig is for --policy (a ScopePolicy in the cluster)")}
 	}
 	if c.tokenCacheSize < 0 {
 		return c, usageError{errors.New("--token-cache-size must not be negative")}
@@ -124,6 +146,17 @@ func run(ctx context.Context, args []string) error {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	shutdownTracing, err := tracing.Setup(ctx, "timesheets-api")
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			logger.Warn("flushing traces failed", "error", err)
+		}
+	}()
 	if c.policyRef != "" {
 		return runInCluster(ctx, c, logger)
 	}

@@ -19,9 +19,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
 func main() {
@@ -54,7 +56,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.Redact = func(secret string) { out.Add(secret); errw.Add(secret) }
 	cfg.UserAgent = "timesheets-importer"
 
+	shutdownTracing, err := tracing.Setup(ctx, "timesheets-importer")
+	if err != nil {
+		fmt.Fprintln(errw, "importer: tracing:", err)
+		return importer.ExitConfig
+	}
 	s := importer.Run(ctx, cfg)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if err := shutdownTracing(sctx); err != nil { // the run's spans are still buffered
+		cfg.Logger.Warn("flushing traces failed", "error", err.Error())
+	}
+	cancel()
 	fmt.Fprintln(out, s.Line())
 	if s.Err != nil {
 		fmt.Fprintln(errw, "importer:", s.Err)
