@@ -16,9 +16,13 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
 // KeyOptions tune how signing keys are fetched.
@@ -125,10 +129,21 @@ func (k *Keys) Sync(issuers []policy.Issuer) {
 	for is, ik := range old {
 		if _, keep := next[is]; !keep {
 			ik.stop()
-			metrics.JWKSKeys.DeleteLabelValues(is.URL)
+			if !hasIssuerURL(next, is.URL) { // an edited issuer keeps its URL's series
+				metrics.DeleteIssuer(is.URL)
+			}
 		}
 	}
 	k.sets.Store(&next)
+}
+
+func hasIssuerURL(sets map[policy.Issuer]*IssuerKeys, url string) bool {
+	for is := range sets {
+		if is.URL == url {
+			return true
+		}
+	}
+	return false
 }
 
 // For returns the key set of an issuer of the policy, or nil.
@@ -211,6 +226,7 @@ type KeyStatus struct {
 }
 
 func (k *Keys) start(is policy.Issuer) *IssuerKeys {
+	metrics.InitIssuer(is.URL)
 	ctx, cancel := context.WithCancel(k.ctx)
 	storage := jwkset.NewMemoryStorage()
 	kf, _ := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
@@ -295,6 +311,11 @@ func (ik *IssuerKeys) refreshUnknownKID(ctx context.Context) bool {
 	if f == nil {
 		return false
 	}
+	// The request's wait; the fetch is a span of its own, as it serves
+	// every request waiting and may outlive this one.
+	_, span := tracing.Tracer().Start(ctx, "wait for JWKS refresh (unknown kid)",
+		trace.WithAttributes(attribute.String("timesheets.issuer", ik.issuer.URL)))
+	defer span.End()
 	select {
 	case <-f.done:
 		return f.err == nil
@@ -351,7 +372,7 @@ func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
 		ik.retryAt = now.Add(retryDelay(ik.failures, ik.opts.RetryInterval))
 		ik.next = ik.retryAt
 		st.LastResult = err.Error()
-		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, "error").Inc()
+		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSError).Inc()
 		ik.opts.Logger.Warn("fetching signing keys failed; keeping the keys held", "issuer", ik.issuer.URL, "error", err, "keys", st.KeyCount)
 	} else {
 		ik.failures, ik.retryAt = 0, time.Time{}
@@ -368,7 +389,7 @@ func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
 		}
 		st.LastResult = result
 		st.KeyCount = res.kept
-		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, "success").Inc()
+		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSSuccess).Inc()
 		metrics.JWKSKeys.WithLabelValues(ik.issuer.URL).Set(float64(st.KeyCount))
 	}
 	st.NextFetch = ik.next
@@ -384,9 +405,17 @@ type fetchResult struct {
 	listed, kept int           // usable signing keys in the JWKS, and taken
 }
 
-func (ik *IssuerKeys) fetch(ctx context.Context) (fetchResult, error) {
+func (ik *IssuerKeys) fetch(ctx context.Context) (_ fetchResult, err error) {
 	ctx, cancel := context.WithTimeout(ctx, ik.opts.HTTPClient.Timeout+time.Second)
 	defer cancel()
+	ctx, span := tracing.Tracer().Start(ctx, "fetch JWKS", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("timesheets.issuer", ik.issuer.URL)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "") // the error, with URLs, goes to the log and the status
+		}
+		span.End()
+	}()
 	discovery := ik.issuer.JWKSURI == ""
 	uri, rediscovered := ik.issuer.JWKSURI, false
 	if discovery {

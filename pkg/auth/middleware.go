@@ -23,6 +23,9 @@ type Middleware struct {
 	Logger   *slog.Logger
 	// Realm is sent in WWW-Authenticate.
 	Realm string
+	// Metadata, when set, names the protected-resource metadata in every
+	// challenge (RFC 9728 §5.1), so a client can learn where to get a token.
+	Metadata *Metadata
 }
 
 type (
@@ -57,6 +60,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		snap := m.Policy.Load()
 		if snap == nil {
+			server.TraceAuthReason(r.Context(), string(ReasonNoPolicy))
 			m.refuse(w, r, ReasonNoPolicy, metrics.RouteUnmatched, nil)
 			return
 		}
@@ -71,6 +75,9 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 
 		tok, reason, badRequest := m.authorize(r, snap, route, params)
+		if reason != "" {
+			server.TraceAuthReason(r.Context(), string(reason)) // audit mode's would-deny too
+		}
 		if reason == "" {
 			next.ServeHTTP(w, r.WithContext(withToken(r.Context(), snap, tok)))
 			return
@@ -229,6 +236,9 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 		challenge += `, error="invalid_token", error_description="` + body.Description + `"`
 	}
 	if reason.status() == http.StatusUnauthorized || reason == ReasonInsufficientScope {
+		if m.Metadata != nil {
+			challenge += `, resource_metadata="` + m.Metadata.URL(r) + `"`
+		}
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeJSON(w, reason.status(), body)

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
 // MaxTokenBytes bounds the size of an access token.
@@ -301,6 +303,20 @@ var (
 // those of check) runs again, so a policy change applies to cached tokens at
 // once.
 func (v *Verifier) Verify(ctx context.Context, snap *policy.Snapshot, raw string) (*Token, Reason) {
+	ctx, span := tracing.Tracer().Start(ctx, "verify token")
+	defer span.End()
+	t, reason := v.verify(ctx, snap, raw)
+	// Only what the policy vouches for: the issuer of a token that verified
+	// (an unverified iss is whatever the sender wrote), the reason enum.
+	if t != nil {
+		span.SetAttributes(attribute.String("timesheets.token.issuer", t.Issuer))
+	} else {
+		span.SetAttributes(attribute.String(tracing.AttrAuthReason, string(reason)))
+	}
+	return t, reason
+}
+
+func (v *Verifier) verify(ctx context.Context, snap *policy.Snapshot, raw string) (*Token, Reason) {
 	if len(raw) > MaxTokenBytes {
 		return nil, ReasonMalformedToken
 	}

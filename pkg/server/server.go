@@ -83,7 +83,8 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 // Instrument counts and times requests by the route pattern mux would pick,
-// never by raw path.
+// never by raw path, and makes a server span of each: continuing the
+// caller's trace when it sends a W3C traceparent.
 func Instrument(mux *http.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -91,10 +92,14 @@ func Instrument(mux *http.ServeMux, next http.Handler) http.Handler {
 		if pattern == "" {
 			pattern = metrics.RouteUnmatched
 		}
+		method := MethodLabel(r.Method)
+		ctx, span := startSpan(r, method, pattern)
+		defer span.End()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		metrics.HTTPRequests.WithLabelValues(pattern, MethodLabel(r.Method), strconv.Itoa(sw.code)).Inc()
-		metrics.HTTPDuration.WithLabelValues(pattern, MethodLabel(r.Method)).Observe(time.Since(start).Seconds())
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		endSpan(span, sw.code)
+		metrics.HTTPRequests.WithLabelValues(pattern, method, strconv.Itoa(sw.code)).Inc()
+		metrics.HTTPDuration.WithLabelValues(pattern, method).Observe(time.Since(start).Seconds())
 	})
 }
 
