@@ -23,7 +23,7 @@ func openPG(t testing.TB, url string, o Options) *pgStore {
 	st, err := Open(ctxT(t), url, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	return st.(*pgStore)
+	return st.(traced).Store.(*pgStore)
 }
 
 // TestPostgresIDsVisibleInOrder shows, deterministically, the race that

@@ -59,7 +59,7 @@ func TestSQLiteOpenForms(t *testing.T) {
 
 func TestSQLitePragmas(t *testing.T) {
 	h := newHarness(t, engines[0])
-	s := h.st.(*sqliteStore)
+	s := h.st.(traced).Store.(*sqliteStore)
 	get := func(which string, name string) string {
 		db := s.w
 		if which == "r" {
@@ -108,7 +108,7 @@ func TestSQLiteConcurrentMigrations(t *testing.T) {
 		st, err := Open(ctxT(t), url, Options{})
 		require.NoError(t, err)
 		var versions, applied int
-		require.NoError(t, st.(*sqliteStore).r.QueryRowContext(ctxT(t),
+		require.NoError(t, st.(traced).Store.(*sqliteStore).r.QueryRowContext(ctxT(t),
 			"SELECT count(DISTINCT version_id), count(*) FROM goose_db_version").Scan(&versions, &applied))
 		assert.Equal(t, 4, versions) // goose's version 0 and migrations 1 to 3
 		assert.Equal(t, 4, applied)

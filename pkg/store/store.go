@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
@@ -85,7 +87,11 @@ func (o Options) withDefaults(readers int) Options {
 func Open(ctx context.Context, databaseURL string, opts Options) (timesheets.Store, error) {
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		return openPostgres(ctx, databaseURL, opts.withDefaults(0))
+		s, err := openPostgres(ctx, databaseURL, opts.withDefaults(0))
+		if err != nil {
+			return nil, err
+		}
+		return traced{Store: s, system: "postgresql", kind: trace.SpanKindClient}, nil
 	case databaseURL == "":
 		return nil, errors.New("store: empty database URL")
 	}
@@ -93,7 +99,11 @@ func Open(ctx context.Context, databaseURL string, opts Options) (timesheets.Sto
 	if err != nil {
 		return nil, err
 	}
-	return openSQLite(ctx, path, query, opts.withDefaults(DefaultSQLiteReaders))
+	s, err := openSQLite(ctx, path, query, opts.withDefaults(DefaultSQLiteReaders))
+	if err != nil {
+		return nil, err
+	}
+	return traced{Store: s, system: "sqlite", kind: trace.SpanKindInternal}, nil // in process
 }
 
 // sqlitePath extracts the file path and extra driver parameters from an
