@@ -11,9 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/abc-inc/timesheets/pkg/timesheets"
+	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
 // Run imports every record of the source and returns what it did. It never
@@ -26,6 +29,10 @@ import (
 func Run(ctx context.Context, cfg Config) Summary {
 	start := time.Now()
 	cfg = cfg.withDefaults()
+	// One trace per run: every upload is a child, and carries traceparent
+	// to the API, which continues it.
+	ctx, span := tracing.Tracer().Start(ctx, "import", trace.WithAttributes(attribute.Bool("timesheets.import.dry_run", cfg.DryRun)))
+	defer span.End()
 	r := &run{cfg: cfg, log: cfg.Logger}
 	s := r.run(ctx)
 	s.Duration = time.Since(start)
@@ -37,6 +44,7 @@ func Run(ctx context.Context, cfg Config) Summary {
 		r.log.Warn("more rejected entries were not listed", "count", n, "report_limit", cfg.ReportLimit)
 	}
 	r.finish(ctx, &s)
+	traceSummary(span, s)
 	return s
 }
 

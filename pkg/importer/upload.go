@@ -127,7 +127,10 @@ func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool)
 		req.Header.Set("User-Agent", u.UserAgent)
 	}
 	tok.SetAuthHeader(req)
+	ctx, span := startUploadSpan(ctx, req)
+	defer span.End()
 	resp, err := u.Client.Do(req)
+	traceResponse(span, resp)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, false, cerr
