@@ -84,8 +84,14 @@ func (a *API) mayTouch(ctx context.Context, user string) bool {
 	return !restricted || (id != "" && user == id)
 }
 
+// Mux is where Register adds the endpoints: an http.ServeMux, or a test
+// that lists them.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the endpoints to mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /timesheets", a.create)
 	mux.HandleFunc("POST /timesheets/upload", a.upload)
 	mux.HandleFunc("GET /timesheets", a.list)
