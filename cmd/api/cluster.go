@@ -52,7 +52,7 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 		Runnables: []manager.Runnable{api, manager.RunnableFunc(func(ctx context.Context) error {
 			return waitFatal(ctx, fatal)
 		})},
-		ReadyCheck: func(r *http.Request) error { return st.Ping(r.Context()) },
+		ReadyCheck: func(r *http.Request) error { return ping(r.Context(), st) },
 		Logger:     logger,
 	})
 }

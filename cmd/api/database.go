@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -25,15 +26,29 @@ import (
 func openStore(ctx context.Context, url string, logger *slog.Logger) (st timesheets.Store, fatal <-chan error, err error) {
 	st, err = store.Open(ctx, url, store.Options{Logger: logger})
 	if err == nil {
+		metrics.DatabaseUp.Set(1)
 		return st, nil, nil
 	}
 	if !errors.Is(err, timesheets.ErrUnavailable) {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
+	metrics.DatabaseUp.Set(0)
 	p := &pendingStore{err: err}
 	ch := make(chan error, 1)
 	go p.open(ctx, url, logger, ch)
 	return p, ch, nil
+}
+
+// ping is the readiness check of the database; its result is also
+// timesheets_database_up, so an alert sees an outage the probes see.
+func ping(ctx context.Context, st timesheets.Store) error {
+	err := st.Ping(ctx)
+	if err != nil {
+		metrics.DatabaseUp.Set(0)
+	} else {
+		metrics.DatabaseUp.Set(1)
+	}
+	return err
 }
 
 // waitFatal returns the final error from openStore's fatal channel, or nil
@@ -89,6 +104,7 @@ func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger
 		}
 		p.st = st
 		p.mu.Unlock()
+		metrics.DatabaseUp.Set(1)
 		logger.Info("database open", "attempts", attempt+1)
 		return
 	}

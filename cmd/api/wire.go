@@ -45,6 +45,6 @@ func readiness(st timesheets.Store, act *activation.Activator) server.ReadyFunc 
 		if err != nil {
 			return "", err
 		}
-		return note, st.Ping(r.Context())
+		return note, ping(r.Context(), st)
 	}
 }

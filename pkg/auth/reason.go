@@ -4,7 +4,11 @@
 // follow RFC 6750. It knows nothing of Kubernetes.
 package auth
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/abc-inc/timesheets/pkg/metrics"
+)
 
 // Reason is why a request failed authentication or authorization. The set is
 // fixed: it labels metrics.
@@ -39,6 +43,9 @@ var Reasons = []Reason{
 	ReasonAudienceMismatch, ReasonInsufficientScope, ReasonNoPolicy, ReasonKeysUnavailable,
 	ReasonWrongTokenType, ReasonLifetimeTooLong, ReasonConditionFailed, ReasonInsufficientUserAuthentication,
 }
+
+// Each reason's failure series exists before its first failure (alerts).
+func init() { metrics.InitReasons(Reasons) }
 
 // description is the fixed, client-facing text of each reason. It never
 // includes anything taken from the token.

@@ -14,6 +14,13 @@
 //	timesheets_policy_reloads_total{result}             policy loads by result (success, invalid)
 //	timesheets_policy_generation                        generation of the policy in force (0: none)
 //	timesheets_token_cache_total{result}                verified-token cache lookups (hit, miss)
+//	timesheets_database_up                              1 while the database answers, 0 while it does not
+//
+// Every series an alert or a dashboard watches exists from the start (at 0):
+// a counter that appears only with its first increment gives rate() and
+// increase() nothing to compare, so the first failure would go unseen. The
+// fixed label sets are initialised here; the reasons (pkg/auth) by
+// InitReasons, each issuer by InitIssuer when its key set starts.
 //
 // Labels only take values from fixed sets: route is a pattern from the policy
 // or the API's own mux (or "unmatched"), never a raw path; reason is one of
@@ -83,7 +90,43 @@ var (
 		Name: "timesheets_token_cache_total",
 		Help: "Verified-token cache lookups, by result (hit, miss).",
 	}, []string{"result"})
+
+	DatabaseUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "timesheets_database_up",
+		Help: "1 while the database answers (opened, or its last ping succeeded), 0 while it does not.",
+	})
 )
+
+// JWKS refresh results (the result label).
+const (
+	JWKSSuccess = "success"
+	JWKSError   = "error"
+)
+
+// InitReasons creates the auth failure series of each reason for unmatched
+// routes, so a rule sees the first failure of a reason as an increase.
+func InitReasons[R ~string](reasons []R) {
+	for _, r := range reasons {
+		AuthFailures.WithLabelValues(string(r), RouteUnmatched)
+		AuthAuditAllowed.WithLabelValues(string(r), RouteUnmatched)
+	}
+}
+
+// InitIssuer creates an issuer's JWKS series before its first fetch: no
+// keys yet, no refresh of either result.
+func InitIssuer(issuer string) {
+	JWKSRefreshes.WithLabelValues(issuer, JWKSSuccess)
+	JWKSRefreshes.WithLabelValues(issuer, JWKSError)
+	JWKSKeys.WithLabelValues(issuer)
+}
+
+// DeleteIssuer drops the series of an issuer the policy no longer trusts,
+// so an alert on it ends with it.
+func DeleteIssuer(issuer string) {
+	JWKSRefreshes.DeleteLabelValues(issuer, JWKSSuccess)
+	JWKSRefreshes.DeleteLabelValues(issuer, JWKSError)
+	JWKSKeys.DeleteLabelValues(issuer)
+}
 
 // Policy reload results.
 const (
@@ -96,5 +139,15 @@ const (
 
 func init() {
 	Registry.MustRegister(AuthFailures, AuthAuditAllowed, HTTPRequests, HTTPDuration,
-		JWKSRefreshes, JWKSKeys, PolicyReloads, PolicyGeneration, PolicyPending, TokenCache)
+		JWKSRefreshes, JWKSKeys, PolicyReloads, PolicyGeneration, PolicyPending, TokenCache, DatabaseUp)
+	for _, r := range []string{ReloadSuccess, ReloadInvalid, ReloadKeysUnavailable} {
+		PolicyReloads.WithLabelValues(r)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		TokenCache.WithLabelValues(r)
+	}
+	// The HTTP families exist before the first request (the 5xx ratio and
+	// the latency panels read them): unmatched GETs, answered 404.
+	HTTPRequests.WithLabelValues(RouteUnmatched, "GET", "404")
+	HTTPDuration.WithLabelValues(RouteUnmatched, "GET")
 }
