@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/metrics"
+	"github.com/abc-inc/timesheets/pkg/policy"
 )
 
 const pageOrigin = "https://app.example"
@@ -30,8 +32,13 @@ func withCORS(s *v1alpha1.ScopePolicySpec) {
 // corsServer is the env's guard wrapped in CORS, as cmd/api chains them.
 func corsServer(t *testing.T, e *env) *httptest.Server {
 	t.Helper()
-	mw := &auth.Middleware{Policy: e.holder, Verifier: auth.NewVerifier(e.keys, 1000), Logger: slog.New(slog.DiscardHandler), Realm: "timesheets"}
-	srv := httptest.NewServer((&auth.CORS{Policy: e.holder}).Wrap(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return corsServerOf(t, e.holder, e.keys)
+}
+
+func corsServerOf(t *testing.T, holder *policy.Holder, keys *auth.Keys) *httptest.Server {
+	t.Helper()
+	mw := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, 1000), Logger: slog.New(slog.DiscardHandler), Realm: "timesheets"}
+	srv := httptest.NewServer((&auth.CORS{Policy: holder}).Wrap(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	}))))
@@ -167,6 +174,23 @@ func TestCORSActualResponses(t *testing.T) {
 			}
 		})
 	}
+	t.Run("503: the issuer's keys unavailable", func(t *testing.T) {
+		is := newIssuer(t)
+		is.setDown(true)
+		spec := baseSpec(is)
+		withCORS(&spec)
+		snap, err := policy.Compile("t", 1, spec)
+		require.NoError(t, err)
+		holder := &policy.Holder{}
+		holder.Store(snap)
+		srv := corsServerOf(t, holder, keysAfterFirstFetch(t, time.Hour, snap.Issuers))
+		tok := is.sign(t, jwt.SigningMethodRS256, "rsa-1", jwt.MapClaims{"iss": is.iss(), "aud": audience, "exp": time.Now().Add(time.Hour).Unix()})
+		resp := send(t, srv, "GET", "/timesheets/7", http.Header{"Origin": {pageOrigin}, "Authorization": {"Bearer " + tok}})
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		require.Equal(t, pageOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
+		require.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "Retry-After")
+		require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	})
 	t.Run("another origin gets no CORS headers", func(t *testing.T) {
 		resp := send(t, srv, "GET", "/timesheets/7", http.Header{"Origin": {"https://evil.example"},
 			"Authorization": {"Bearer " + e.token(t, "read:timesheets")}})
