@@ -82,7 +82,7 @@ func newStackPolicy(t testing.TB, authOn bool, databaseURL string, is *devissuer
 
 	var h http.Handler
 	if authOn {
-		h = apiHandler(st, holder, keys, 10000, logger)
+		h = apiHandler(st, holder, keys, 10000, logger, nil)
 	} else {
 		// The same server minus the policy guard: instrumented alike, so a
 		// comparison measures auth alone.

@@ -42,7 +42,7 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	defer keys.Close()
 
 	api := &server.Server{Name: "api", Addr: c.listenAddress, Logger: logger, ShutdownTimeout: shutdownTimeout,
-		Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger), TLS: tlsConfig}
+		Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger, c.publicURL), TLS: tlsConfig}
 	return controller.Run(ctx, cfg, controller.Options{
 		Namespace: ns, Name: name,
 		Holder: holder, Keys: keys,

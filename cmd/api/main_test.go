@@ -24,6 +24,11 @@ func TestParseFlags(t *testing.T) {
 		{"tls pair", []string{"--dev", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"}, ""},
 		{"tls cert without key", []string{"--dev", "--tls-cert-file", "c.pem"}, "together"},
 		{"tls key without cert", []string{"--dev", "--tls-key-file", "k.pem"}, "together"},
+		{"public URL", []string{"--dev", "--public-url", "https://api.example/ts"}, ""},
+		{"public URL over http", []string{"--dev", "--public-url", "http://api.example/ts"}, "must use https"},
+		{"public URL with a query", []string{"--dev", "--public-url", "https://api.example/?a=b"}, "query"},
+		{"kubeconfig in cluster mode", []string{"--policy", "ns/name", "--kubeconfig", "/k"}, ""},
+		{"kubeconfig without a cluster policy", []string{"--dev", "--kubeconfig", "/k"}, "--kubeconfig is for --policy"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

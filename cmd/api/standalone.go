@@ -70,7 +70,7 @@ func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
 	}
 
 	for _, s := range []*server.Server{
-		{Name: "api", Addr: c.listenAddress, Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger), TLS: tlsConfig},
+		{Name: "api", Addr: c.listenAddress, Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger, c.publicURL), TLS: tlsConfig},
 		{Name: "probes", Addr: c.probeAddress, Handler: server.Probes(readiness(st, act))},
 		{Name: "metrics", Addr: c.metricsAddress, Handler: promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})},
 	} {

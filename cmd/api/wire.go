@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/auth"
@@ -16,11 +17,25 @@ import (
 // apiHandler is the API as served: CORS (outermost, so preflights are
 // answered before authentication and refusals carry CORS headers), then
 // instrumented, then guarded by the policy, then routed.
-func apiHandler(st timesheets.Store, holder *policy.Holder, keys *auth.Keys, cacheSize int, logger *slog.Logger) http.Handler {
+// publicURL is --public-url (nil: each request's own scheme and host).
+func apiHandler(st timesheets.Store, holder *policy.Holder, keys *auth.Keys, cacheSize int, logger *slog.Logger, publicURL *url.URL) http.Handler {
 	mux := http.NewServeMux()
 	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee}).Register(mux)
-	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, cacheSize), Logger: logger, Realm: "timesheets"}
-	return (&auth.CORS{Policy: holder}).Wrap(server.Instrument(mux, guard.Wrap(mux)))
+	md := &auth.Metadata{Policy: holder, PublicURL: publicURL, ResourceName: "Timesheets API"}
+	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, cacheSize), Logger: logger, Realm: "timesheets", Metadata: md}
+	// The public routes are served by outside, before the guard; they are
+	// also in mux, so Instrument labels them by pattern.
+	outside := http.NewServeMux()
+	registerPublic(mux, md)
+	registerPublic(outside, md)
+	outside.Handle("/", guard.Wrap(mux))
+	return (&auth.CORS{Policy: holder}).Wrap(server.Instrument(mux, outside))
+}
+
+// registerPublic adds the routes served whatever the policy's routes say,
+// with no token: documents that tell a client how to call the API.
+func registerPublic(mux auth.Mux, md *auth.Metadata) {
+	md.Register(mux)
 }
 
 // apiTLS is the API listener's TLS configuration when the flags name a
