@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -63,4 +66,33 @@ func TestSplitPolicyRef(t *testing.T) {
 		_, _, err := splitPolicyRef(bad, "")
 		require.Error(t, err, bad)
 	}
+}
+
+// TestKubeconfigFlag: --kubeconfig names the cluster runInCluster's
+// ctrl.GetConfig talks to, ahead of $KUBECONFIG, as in controller-runtime
+// managers.
+func TestKubeconfigFlag(t *testing.T) {
+	write := func(server string) string {
+		p := filepath.Join(t.TempDir(), "kubeconfig")
+		require.NoError(t, os.WriteFile(p, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: `+server+`}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600))
+		return p
+	}
+	t.Setenv("KUBECONFIG", write("https://from-env.example:6443"))
+	_, err := parseFlags([]string{"--policy", "ns/name", "--kubeconfig", write("https://from-flag.example:6443")})
+	require.NoError(t, err)
+	cfg, err := ctrl.GetConfig()
+	require.NoError(t, err)
+	require.Equal(t, "https://from-flag.example:6443", cfg.Host)
+
+	_, err = parseFlags([]string{"--policy", "ns/name"})
+	require.NoError(t, err)
+	cfg, err = ctrl.GetConfig()
+	require.NoError(t, err)
+	require.Equal(t, "https://from-env.example:6443", cfg.Host, "without the flag, $KUBECONFIG")
 }
