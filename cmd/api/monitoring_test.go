@@ -21,6 +21,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/store/pgtest"
 )
 
 // The chart's alert rules and dashboard, relative to this package.
@@ -89,27 +90,37 @@ func TestMonitoringSeriesExistFromStart(t *testing.T) {
 	})
 }
 
-// TestDatabaseUpIsZeroWhileTheDatabaseIsAwaited: an API whose PostgreSQL
-// does not answer reports timesheets_database_up 0 from the start, and says
-// so on /readyz, which pings the database.
-func TestDatabaseUpIsZeroWhileTheDatabaseIsAwaited(t *testing.T) {
+// TestDatabaseUpFollowsTheDatabase: timesheets_database_up is 0 from the
+// start while the API waits for its PostgreSQL, 1 once the database opens,
+// and 0 again when a readiness ping finds it gone.
+func TestDatabaseUpFollowsTheDatabase(t *testing.T) {
+	pg := pgtest.New(t)
+	dbURL := pg.NewDatabase(t)
+	require.NoError(t, pg.Stop())
 	is := newDevIssuer(t)
 	bin, policyFile := buildAPI(t, is)
 	metricsAddr := apitest.FreeAddr(t)
-	// A free loopback port: nothing listens there, the connection is refused.
-	dbURL := "postgres://timesheets@" + apitest.FreeAddr(t) + "/timesheets?sslmode=disable"
 	p := startProcess(t, bin, policyFile, dbURL, "--metrics-bind-address", metricsAddr)
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.probeURL + "/readyz")
-		if err != nil {
-			return false
+
+	databaseUp := func() float64 {
+		fams := scrapeOrNil("http://" + metricsAddr + "/metrics")
+		if f := fams["timesheets_database_up"]; f != nil {
+			return f.GetMetric()[0].GetGauge().GetValue()
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	}, 30*time.Second, 50*time.Millisecond, "%s", &p.out)
-	api := scrape(t, "http://"+metricsAddr+"/metrics")
-	require.Contains(t, api, "timesheets_database_up")
-	require.Zero(t, api["timesheets_database_up"].GetMetric()[0].GetGauge().GetValue())
+		return -1
+	}
+	require.Eventually(t, func() bool { return databaseUp() == 0 }, 30*time.Second, 50*time.Millisecond, "%s", &p.out)
+
+	require.NoError(t, pg.Start())
+	require.Eventually(t, func() bool { return databaseUp() == 1 }, 60*time.Second, 100*time.Millisecond,
+		"the background open succeeds once the database answers:\n%s", &p.out)
+	p.waitReady(t)
+
+	require.NoError(t, pg.Stop())
+	require.Eventually(t, func() bool {
+		status, _ := p.readyz(t) // the readiness ping sets the gauge
+		return status == http.StatusServiceUnavailable && databaseUp() == 0
+	}, 30*time.Second, 100*time.Millisecond, "%s", &p.out)
 }
 
 // usedMetricNames returns every timesheets_* name in the chart's rules and
@@ -166,6 +177,24 @@ func familyOf(fams map[string]*dto.MetricFamily, name string) string {
 		}
 	}
 	return name
+}
+
+// scrapeOrNil is scrape for a poll: nil while the server does not answer.
+func scrapeOrNil(url string) map[string]*dto.MetricFamily {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	fams := map[string]*dto.MetricFamily{}
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			return fams
+		}
+		fams[mf.GetName()] = &mf
+	}
 }
 
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
