@@ -116,10 +116,14 @@ func check(rt routers.Router, r *http.Request, body []byte, rec *recorder, o Opt
 		}}
 	// The reason and where, without the schema and the value dumped.
 	opts.WithCustomSchemaErrorFunc(func(err *openapi3.SchemaError) string {
-		if p := err.JSONPointer(); len(p) > 0 {
-			return "at /" + strings.Join(p, "/") + ": " + err.Reason
+		msg := err.Reason
+		if err.Origin != nil {
+			msg += ": " + err.Origin.Error() // the JSON Schema 2020-12 validator's detail
 		}
-		return err.Reason
+		if p := err.JSONPointer(); len(p) > 0 {
+			msg = "at /" + strings.Join(p, "/") + ": " + msg
+		}
+		return msg
 	})
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
 	reqErr := openapi3filter.ValidateRequest(ctx, in)
