@@ -19,6 +19,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
+	"github.com/abc-inc/timesheets/pkg/openapi/openapitest"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
 	"github.com/abc-inc/timesheets/pkg/store"
@@ -90,7 +91,8 @@ func newStackPolicy(t testing.TB, authOn bool, databaseURL string, is *devissuer
 		(&timesheets.API{Store: st, Logger: logger, Caller: auth.Subject}).Register(mux)
 		h = server.Instrument(mux, mux)
 	}
-	s := &stack{srv: httptest.NewServer(h), issuer: is, store: st}
+	// Every exchange is checked against the OpenAPI document.
+	s := &stack{srv: httptest.NewServer(openapitest.Handler(t, h, openapitest.Options{Tokens: authOn})), issuer: is, store: st}
 	t.Cleanup(s.srv.Close)
 	return s
 }

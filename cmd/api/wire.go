@@ -9,6 +9,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/certfile"
+	"github.com/abc-inc/timesheets/pkg/openapi"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
@@ -36,6 +37,7 @@ func apiHandler(st timesheets.Store, holder *policy.Holder, keys *auth.Keys, cac
 // with no token: documents that tell a client how to call the API.
 func registerPublic(mux auth.Mux, md *auth.Metadata) {
 	md.Register(mux)
+	mux.Handle("GET "+openapi.Path, openapi.Handler())
 }
 
 // apiTLS is the API listener's TLS configuration when the flags name a
