@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
@@ -27,14 +29,32 @@ func startSpan(r *http.Request, method, pattern string) (context.Context, trace.
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return tracing.Tracer().Start(ctx, method+" "+pattern,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
-			attribute.String("http.request.method", method),
-			attribute.String("http.route", pattern),
-			attribute.String("url.scheme", scheme),
-			attribute.String("network.protocol.version", strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)),
-		))
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", method),
+		attribute.String("url.scheme", scheme),
+		attribute.String("network.protocol.version", strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)),
+	}
+	name := method // the conventions' name when no route matched
+	if route := routeOf(pattern); route != "" {
+		name += " " + route
+		attrs = append(attrs, attribute.String("http.route", route))
+	}
+	return tracing.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+}
+
+// routeOf is the path template of a ServeMux pattern ("[METHOD ][HOST]/PATH"),
+// or "" for none.
+func routeOf(pattern string) string {
+	if pattern == metrics.RouteUnmatched {
+		return ""
+	}
+	if _, rest, ok := strings.Cut(pattern, " "); ok {
+		pattern = rest
+	}
+	if i := strings.IndexByte(pattern, '/'); i >= 0 {
+		return pattern[i:]
+	}
+	return ""
 }
 
 // endSpan records the status; only a 5xx is a server span's error.
