@@ -112,4 +112,3 @@ func noTokenIn(t *testing.T, spans []sdktrace.ReadOnlySpan) {
 		}
 	}
 }
-
