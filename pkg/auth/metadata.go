@@ -9,15 +9,12 @@ import (
 	"strings"
 
 	"github.com/abc-inc/timesheets/pkg/loopback"
+	"github.com/abc-inc/timesheets/pkg/openapi"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
 
 // WellKnownPath is where RFC 9728 §3 puts protected-resource metadata.
 const WellKnownPath = "/.well-known/oauth-protected-resource"
-
-// OpenAPIPath is where the API serves its OpenAPI document, relative to its
-// public base URL.
-const OpenAPIPath = "/openapi.json"
 
 // ParsePublicURL checks a --public-url: an absolute https URL (http only to
 // a loopback host) without user info, query or fragment, whose path can be
@@ -116,7 +113,7 @@ func (m *Metadata) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ScopesSupported:        Scopes(snap),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           m.ResourceName,
-		OpenAPIURL:             base.JoinPath(OpenAPIPath).String(),
+		OpenAPIURL:             base.JoinPath(openapi.Path).String(),
 	}
 	for _, is := range snap.Issuers {
 		doc.AuthorizationServers = append(doc.AuthorizationServers, is.URL)
