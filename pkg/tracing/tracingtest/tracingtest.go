@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/abc-inc/timesheets/pkg/tracing"
 )
@@ -51,3 +52,6 @@ func Named(rec *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
 	}
 	return out
 }
+
+// Tracer is the tracer of the provider installed now.
+func Tracer() trace.Tracer { return tracing.Tracer() }
