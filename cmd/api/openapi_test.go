@@ -54,7 +54,8 @@ func TestRoutesAreDocumented(t *testing.T) {
 	require.Equal(t, documentedPublic, []string(public), "routes served outside the policy (right) and documented without security (left)")
 }
 
-// TestOpenAPIIsPublic: the document is served without a token, even by a
+// TestOpenAPIIsPublic: the document is served without a token, where the
+// protected-resource metadata says, even by a
 // policy whose default denies and whose routes name its path with a scope;
 // other methods on its path are the policy's, as any unknown route.
 func TestOpenAPIIsPublic(t *testing.T) {
@@ -64,7 +65,12 @@ func TestOpenAPIIsPublic(t *testing.T) {
 	spec.Routes = append(spec.Routes, v1alpha1.Route{Path: openapi.Path, Methods: []string{"GET"}, Scopes: []string{"admin:everything"}})
 	s := newStackPolicy(t, true, "sqlite://"+t.TempDir()+"/ts.db", is, spec)
 
-	resp, err := s.srv.Client().Get(s.srv.URL + openapi.Path)
+	// As a client finds it: the protected-resource metadata links to it.
+	md := s.do(t, "GET", auth.WellKnownPath, "", "", "")
+	require.Equal(t, http.StatusOK, md.status, md.raw)
+	require.Equal(t, s.srv.URL+openapi.Path, md.body["openapi_url"])
+
+	resp, err := s.srv.Client().Get(md.body["openapi_url"].(string))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
