@@ -55,9 +55,9 @@ func TestRoutesAreDocumented(t *testing.T) {
 }
 
 // TestOpenAPIIsPublic: the document is served without a token, where the
-// protected-resource metadata says, even by a
-// policy whose default denies and whose routes name its path with a scope;
-// other methods on its path are the policy's, as any unknown route.
+// protected-resource metadata says, even by a policy whose default denies
+// and whose routes name its path with a scope; other methods on its path
+// are the policy's, as any unknown route.
 func TestOpenAPIIsPublic(t *testing.T) {
 	is := newDevIssuer(t)
 	spec := policy.Sample(is.Issuer(), devAudience)
