@@ -322,6 +322,7 @@ refuse "scope with a space" "at '/scopePolicy/routes/0/scopes/0'" --set 'scopePo
 refuse "clock skew not a duration" "at '/scopePolicy/clockSkew'" --set scopePolicy.clockSkew=5
 refuse "max token age not a duration" "at '/scopePolicy/maxTokenAge'" --set scopePolicy.maxTokenAge=24
 refuse "token type with a space" "at '/scopePolicy/requireTokenType'" --set 'scopePolicy.requireTokenType=at jwt'
+refuse "CORS wildcard origin" "at '/scopePolicy/cors/allowedOrigins/0'" --set 'scopePolicy.cors.allowedOrigins[0]=*'
 refuse "ServiceMonitor without metrics Service" 'metrics.service.enabled' --set metrics.serviceMonitor.enabled=true \
 	--set metrics.service.enabled=false
 refuse "importer without credentials Secret" 'importer.credentials.existingSecret' --set importer.enabled=true
