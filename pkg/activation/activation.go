@@ -109,7 +109,7 @@ func (a *Activator) Propose(snap *policy.Snapshot) {
 	a.st.Pending, a.st.Waited, a.st.Refused, a.st.RefusedGeneration = snap, false, nil, 0
 	a.waitingSince = time.Now()
 	// Fetch for both: the new issuers' keys arrive while the old ones serve.
-	a.o.Keys.Sync(unionIssuers(snap, a.st.InForce))
+	a.o.Keys.Sync(Issuers(snap, a.st.InForce))
 	a.mu.Unlock()
 	a.poke() // State changes (and OnChange runs) when the proposal goes in force or has waited
 }
@@ -120,7 +120,7 @@ func (a *Activator) Refuse(generation int64, err error) {
 	a.mu.Lock()
 	a.seq++
 	a.st.Pending, a.st.Waited, a.st.Refused, a.st.RefusedGeneration = nil, false, err, generation
-	a.o.Keys.Sync(issuersOf(a.st.InForce))
+	a.o.Keys.Sync(Issuers(a.st.InForce))
 	inForce := a.st.InForce
 	a.mu.Unlock()
 	metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
@@ -301,13 +301,6 @@ func usable(keys *auth.Keys, s *policy.Snapshot) bool {
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
-func issuersOf(s *policy.Snapshot) []policy.Issuer {
-	if s == nil {
-		return nil
-	}
-	return s.Issuers
-}
-
 func generationOf(s *policy.Snapshot) int64 {
 	if s == nil {
 		return 0
@@ -315,12 +308,19 @@ func generationOf(s *policy.Snapshot) int64 {
 	return s.Generation
 }
 
-// unionIssuers lists the issuers of a, then those of b that a lacks.
-func unionIssuers(a, b *policy.Snapshot) []policy.Issuer {
-	out := slices.Clone(issuersOf(a))
-	for _, is := range issuersOf(b) {
-		if !slices.Contains(out, is) {
-			out = append(out, is)
+// Issuers lists the issuers of each snapshot in turn, each once (nil
+// snapshots have none): the key sets to hold while one policy waits for
+// another, or to report on.
+func Issuers(snaps ...*policy.Snapshot) []policy.Issuer {
+	var out []policy.Issuer
+	for _, s := range snaps {
+		if s == nil {
+			continue
+		}
+		for _, is := range s.Issuers {
+			if !slices.Contains(out, is) {
+				out = append(out, is)
+			}
 		}
 	}
 	return out

@@ -1,16 +1,11 @@
 package controller
 
 import (
-	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 )
@@ -54,17 +49,5 @@ func TestConditionCompileErrorKeepsLastGood(t *testing.T) {
 // TestPeopleSampleAdmitted: the people sample passes the CRD as it is
 // shown, conditions, step-up and identity included.
 func TestPeopleSampleAdmitted(t *testing.T) {
-	ns := newNamespace(t)
-	b, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", "auth_v1alpha1_scopepolicy_people.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sp v1alpha1.ScopePolicy
-	if err := yaml.UnmarshalStrict(b, &sp); err != nil {
-		t.Fatal(err)
-	}
-	sp.Namespace = ns
-	if err := k8sClient.Create(context.Background(), &sp, client.DryRunAll); err != nil {
-		t.Fatalf("people sample refused: %v", err)
-	}
+	admitSample(t, "auth_v1alpha1_scopepolicy_people.yaml")
 }

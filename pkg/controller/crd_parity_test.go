@@ -62,8 +62,25 @@ func TestCRDJudgesLikeCompile(t *testing.T) {
 // TestStrictSampleAdmitted: the second sample (requireTokenType, maxTokenAge)
 // passes the CRD, and the CRD defaults maxTokenAge to Compile's default.
 func TestStrictSampleAdmitted(t *testing.T) {
-	ns := newNamespace(t)
-	b, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", "auth_v1alpha1_scopepolicy_strict.yaml"))
+	sp := admitSample(t, "auth_v1alpha1_scopepolicy_strict.yaml")
+	if sp.Spec.RequireTokenType != "at+jwt" || sp.Spec.MaxTokenAge == nil || sp.Spec.MaxTokenAge.Duration != time.Hour {
+		t.Fatalf("strict sample spec as admitted: %+v", sp.Spec)
+	}
+
+	plain := &v1alpha1.ScopePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: sp.Namespace, Name: "defaults"}, Spec: policytest.Base()}
+	if err := k8sClient.Create(context.Background(), plain, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if plain.Spec.MaxTokenAge == nil || plain.Spec.MaxTokenAge.Duration != policy.DefaultMaxTokenAge {
+		t.Fatalf("CRD default maxTokenAge %v, Compile's %s", plain.Spec.MaxTokenAge, policy.DefaultMaxTokenAge)
+	}
+}
+
+// admitSample dry-run creates a sample of config/samples as it is shown and
+// returns it as the API server admitted it (defaults applied).
+func admitSample(t *testing.T, file string) *v1alpha1.ScopePolicy {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,19 +88,9 @@ func TestStrictSampleAdmitted(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &sp); err != nil {
 		t.Fatal(err)
 	}
-	sp.Namespace = ns
+	sp.Namespace = newNamespace(t)
 	if err := k8sClient.Create(context.Background(), &sp, client.DryRunAll); err != nil {
-		t.Fatalf("strict sample refused: %v", err)
+		t.Fatalf("%s refused: %v", file, err)
 	}
-	if sp.Spec.RequireTokenType != "at+jwt" || sp.Spec.MaxTokenAge == nil || sp.Spec.MaxTokenAge.Duration != time.Hour {
-		t.Fatalf("strict sample spec as admitted: %+v", sp.Spec)
-	}
-
-	plain := &v1alpha1.ScopePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "defaults"}, Spec: policytest.Base()}
-	if err := k8sClient.Create(context.Background(), plain, client.DryRunAll); err != nil {
-		t.Fatal(err)
-	}
-	if plain.Spec.MaxTokenAge == nil || plain.Spec.MaxTokenAge.Duration != policy.DefaultMaxTokenAge {
-		t.Fatalf("CRD default maxTokenAge %v, Compile's %s", plain.Spec.MaxTokenAge, policy.DefaultMaxTokenAge)
-	}
+	return &sp
 }

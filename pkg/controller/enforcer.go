@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 
@@ -113,28 +112,10 @@ func (e *enforcer) remove() {
 	}
 }
 
-func issuersOf(s *policy.Snapshot) []policy.Issuer {
-	if s == nil {
-		return nil
-	}
-	return s.Issuers
-}
-
-// unionIssuers lists the issuers of a, then those of b that a lacks.
-func unionIssuers(a, b *policy.Snapshot) []policy.Issuer {
-	out := slices.Clone(issuersOf(a))
-	for _, is := range issuersOf(b) {
-		if !slices.Contains(out, is) {
-			out = append(out, is)
-		}
-	}
-	return out
-}
-
 // missingKeys describes the issuers of s without signing keys, or "".
 func missingKeys(keys *auth.Keys, s *policy.Snapshot) string {
 	var msgs []string
-	for _, is := range issuersOf(s) {
+	for _, is := range activation.Issuers(s) {
 		ik := keys.For(is)
 		if ik == nil {
 			msgs = append(msgs, fmt.Sprintf("issuer %s: keys not fetched yet", is.URL))

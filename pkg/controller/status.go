@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -56,7 +57,7 @@ func (w *statusWriter) Reconcile(ctx context.Context, req reconcile.Request) (re
 	cond.ObservedGeneration = sp.Generation
 	sp.Status.ObservedGeneration = sp.Generation
 	meta.SetStatusCondition(&sp.Status.Conditions, cond)
-	sp.Status.Issuers = issuerStatuses(w.keys, unionIssuers(st.pending, st.inForce))
+	sp.Status.Issuers = issuerStatuses(w.keys, activation.Issuers(st.pending, st.inForce))
 	sp.Status.IssuerCount, sp.Status.RouteCount = 0, 0
 	if st.inForce != nil {
 		sp.Status.IssuerCount = int32(len(st.inForce.Issuers))
