@@ -78,6 +78,8 @@ type Activator struct {
 	seq uint64
 	// waitingSince is when Pending was proposed.
 	waitingSince time.Time
+	// cancelWait ends the key wait in progress, if any.
+	cancelWait context.CancelFunc
 }
 
 // New returns an Activator; Run must be running for proposals to wait for keys.
@@ -105,7 +107,7 @@ func (a *Activator) State() State {
 // proposal still waiting for keys.
 func (a *Activator) Propose(snap *policy.Snapshot) {
 	a.mu.Lock()
-	a.seq++
+	a.supersede()
 	a.st.Pending, a.st.Waited, a.st.Refused, a.st.RefusedGeneration = snap, false, nil, 0
 	a.waitingSince = time.Now()
 	// Fetch for both: the new issuers' keys arrive while the old ones serve.
@@ -118,7 +120,7 @@ func (a *Activator) Propose(snap *policy.Snapshot) {
 // and a pending one is abandoned (the newer edit supersedes it).
 func (a *Activator) Refuse(generation int64, err error) {
 	a.mu.Lock()
-	a.seq++
+	a.supersede()
 	a.st.Pending, a.st.Waited, a.st.Refused, a.st.RefusedGeneration = nil, false, err, generation
 	a.o.Keys.Sync(Issuers(a.st.InForce))
 	inForce := a.st.InForce
@@ -133,7 +135,7 @@ func (a *Activator) Refuse(generation int64, err error) {
 // Remove takes the policy out of force: protected routes fail closed.
 func (a *Activator) Remove() {
 	a.mu.Lock()
-	a.seq++
+	a.supersede()
 	a.st = State{}
 	a.o.Holder.Store(nil)
 	a.o.Keys.Sync(nil)
@@ -164,12 +166,18 @@ func (a *Activator) Run(ctx context.Context) error {
 // nothing usable is in force.
 func (a *Activator) attempt(ctx context.Context) {
 	a.mu.Lock()
-	next, seq, since := a.st.Pending, a.seq, a.waitingSince
-	a.mu.Unlock()
+	next, seq := a.st.Pending, a.seq
 	if next == nil {
+		a.mu.Unlock()
 		return
 	}
-	err := a.waitKeys(ctx, next, seq, since)
+	// The wait ends when the keys are there, KeyWait after the proposal,
+	// or when a newer proposal (or a refusal or removal) cancels it.
+	wctx, cancel := context.WithDeadline(ctx, a.waitingSince.Add(a.o.KeyWait))
+	a.cancelWait = cancel
+	a.mu.Unlock()
+	err := a.o.Keys.WaitReady(wctx, next.Issuers)
+	cancel()
 
 	a.mu.Lock()
 	if a.seq != seq { // superseded while waiting; the newer one is attempted next
@@ -205,29 +213,6 @@ func (a *Activator) attempt(ctx context.Context) {
 	a.o.Logger.Info("policy in force", "source", next.Source, "generation", next.Generation,
 		"issuers", len(next.Issuers), "routes", len(next.Routes), "audit", next.Audit)
 	a.changed()
-}
-
-// waitKeys waits for the keys of next until they are there, KeyWait has
-// passed since it was proposed, a newer proposal arrives, or ctx ends.
-func (a *Activator) waitKeys(ctx context.Context, next *policy.Snapshot, seq uint64, since time.Time) error {
-	deadline := since.Add(a.o.KeyWait)
-	for {
-		err := a.o.Keys.Ready(next.Issuers)
-		if err == nil || !time.Now().Before(deadline) {
-			return err
-		}
-		a.mu.Lock()
-		superseded := a.seq != seq
-		a.mu.Unlock()
-		if superseded {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // WaitInForce blocks until snap is in force with its keys, or ctx ends.
@@ -269,6 +254,15 @@ func (a *Activator) Readiness() (note string, err error) {
 			oneLine(st.Refused), st.InForce.Generation), nil
 	}
 	return "", nil
+}
+
+// supersede marks what is pending as replaced and ends its key wait; a.mu
+// is held.
+func (a *Activator) supersede() {
+	a.seq++
+	if a.cancelWait != nil {
+		a.cancelWait()
+	}
 }
 
 func (a *Activator) poke() {
