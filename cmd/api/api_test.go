@@ -15,13 +15,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
+	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/openapi/openapitest"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/service"
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -41,10 +42,11 @@ func newStack(t testing.TB, authOn bool) *stack {
 
 func newDevIssuer(t testing.TB) *devissuer.Server {
 	t.Helper()
-	is, err := devissuer.New(devissuer.Config{Audience: devAudience, Logger: slog.New(slog.DiscardHandler), Clients: []devissuer.Client{
-		{ID: "admin", Secret: "s", Scopes: devClients[1].scopes},
-		{ID: "importer", Secret: "s", Scopes: devClients[0].scopes},
-	}})
+	var clients []devissuer.Client
+	for _, c := range devissuer.BuiltinClients() {
+		clients = append(clients, devissuer.Client{ID: c.ID, Secret: "s", Scopes: c.Scopes})
+	}
+	is, err := devissuer.New(devissuer.Config{Audience: devAudience, Logger: slog.New(slog.DiscardHandler), Clients: clients})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	go is.Start(ctx)
@@ -69,27 +71,15 @@ func newStackPolicy(t testing.TB, authOn bool, databaseURL string, is *devissuer
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 
-	holder := &policy.Holder{}
-	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
-	t.Cleanup(keys.Close)
-	snap, err := policy.Compile("test", 1, spec)
-	require.NoError(t, err)
-	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
-	go act.Run(ctx)
-	act.Propose(snap)
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	require.NoError(t, act.WaitInForce(wctx, snap))
-
 	var h http.Handler
 	if authOn {
-		h = apiHandler(st, holder, keys, 10000, logger, nil)
+		h = startService(t, service.Options{Store: st, Logger: logger, TokenCacheSize: 10000}, spec).Handler()
 	} else {
 		// The same server minus the policy guard: instrumented alike, so a
 		// comparison measures auth alone.
 		mux := http.NewServeMux()
 		(&timesheets.API{Store: st, Logger: logger, Caller: auth.Subject}).Register(mux)
-		h = server.Instrument(mux, mux)
+		h = server.Instrument(metrics.Discard(), mux, mux)
 	}
 	// Every exchange is checked against the OpenAPI document.
 	s := &stack{srv: httptest.NewServer(openapitest.Handler(t, h, openapitest.Options{Tokens: authOn})), issuer: is, store: st}
@@ -97,12 +87,29 @@ func newStackPolicy(t testing.TB, authOn bool, databaseURL string, is *devissuer
 	return s
 }
 
+// startService runs the service as cmd/api assembles it until the test
+// ends, with spec in force.
+func startService(t testing.TB, o service.Options, spec v1alpha1.ScopePolicySpec) *service.Service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	svc := service.New(o)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	snap, err := policy.Compile("test", 1, spec)
+	require.NoError(t, err)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	require.NoError(t, svc.Enforce(wctx, snap))
+	return svc
+}
+
 func (s *stack) token(t testing.TB, client string) string {
 	t.Helper()
 	var scopes []string
-	for _, c := range devClients {
-		if c.id == client {
-			scopes = c.scopes
+	for _, c := range devissuer.BuiltinClients() {
+		if c.ID == client {
+			scopes = c.Scopes
 		}
 	}
 	tok, err := s.issuer.Mint(s.issuer.Claims(client, devAudience, scopes))

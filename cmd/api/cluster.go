@@ -4,20 +4,23 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 
+	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/controller"
-	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/service"
 )
 
-// runInCluster enforces a ScopePolicy watched with controller-runtime; the
-// manager serves metrics and probes, and runs the API on every replica.
+// runInCluster enforces a ScopePolicy watched with controller-runtime: the
+// manager serves metrics, runs the reconcilers, and on every replica the
+// service, its API and probe servers.
 func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	ns, name, err := splitPolicyRef(c.policyRef, os.Getenv("POD_NAMESPACE"))
 	if err != nil {
@@ -27,32 +30,60 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes config: %w", err)
 	}
-	tlsConfig, err := apiTLS(c, logger)
+	tlsConfig, certs, err := apiTLS(c)
 	if err != nil {
 		return err
 	}
-	st, fatal, err := openStore(ctx, c.databaseURL, logger)
+	// controller-runtime's registry: the manager's metrics server exposes
+	// the API's figures beside the controllers', the Go and the process ones.
+	m := metrics.New(crmetrics.Registry)
+	st, fatal, err := openStore(ctx, c.databaseURL, logger, m)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	svc := service.New(service.Options{Store: st, Logger: logger, Metrics: m, TokenCacheSize: c.tokenCacheSize, PublicURL: c.publicURL})
 
-	holder := &policy.Holder{}
-	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
-	defer keys.Close()
-
-	api := &server.Server{Name: "api", Addr: c.listenAddress, Logger: logger, ShutdownTimeout: shutdownTimeout,
-		Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger, c.publicURL), TLS: tlsConfig}
-	return controller.Run(ctx, cfg, controller.Options{
-		Namespace: ns, Name: name,
-		Holder: holder, Keys: keys,
-		MetricsBindAddress:     c.metricsAddress,
-		HealthProbeBindAddress: c.probeAddress,
-		LeaderElection:         c.leaderElect,
-		Runnables: []manager.Runnable{api, manager.RunnableFunc(func(ctx context.Context) error {
-			return waitFatal(ctx, fatal)
-		})},
-		ReadyCheck: func(r *http.Request) error { return ping(r.Context(), st) },
-		Logger:     logger,
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:  controller.Scheme(),
+		Logger:  logr.FromSlogHandler(logger.Handler()),
+		Cache:   controller.CacheOptions(ns, name),
+		Metrics: metricsserver.Options{BindAddress: c.metricsAddress},
+		// The probes are served by a server of their own (below), as in file
+		// mode: /readyz stays 200 with a note while a new generation waits,
+		// and a 503 says why, which controller-runtime's healthz cannot.
+		HealthProbeBindAddress: "0",
+		// Every replica enforces; the election only picks the status writer.
+		LeaderElection:                c.leaderElect,
+		LeaderElectionID:              controller.LeaseName(name),
+		LeaderElectionNamespace:       ns,
+		LeaderElectionResourceLock:    "leases",
+		LeaderElectionReleaseOnCancel: true,
 	})
+	if err != nil {
+		return fmt.Errorf("new manager: %w", err)
+	}
+	if _, err := controller.SetupWithManager(mgr, controller.Options{Namespace: ns, Name: name,
+		Activator: svc.Activator, Keys: svc.Keys, Logger: logger}); err != nil {
+		return err
+	}
+	runnables, err := newServers(logger,
+		listener{"api", c.listenAddress, svc.Handler(), tlsConfig},
+		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil})
+	if err != nil {
+		return err
+	}
+	runnables = append(runnables, svc,
+		everyReplica(func(ctx context.Context) error { return waitFatal(ctx, fatal) }))
+	if certs != nil {
+		runnables = append(runnables, certs)
+	}
+	for _, r := range runnables {
+		if err := mgr.Add(r); err != nil {
+			return fmt.Errorf("manager: %w", err)
+		}
+	}
+	// Leadership lost ends Start with an error: the process exits, as
+	// controller-runtime requires, and the kubelet restarts it.
+	return mgr.Start(ctx)
 }

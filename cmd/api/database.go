@@ -23,32 +23,20 @@ import (
 //
 // A final error met later in the background (a migration that fails once the
 // database answers) arrives on fatal; the caller stops the process with it.
-func openStore(ctx context.Context, url string, logger *slog.Logger) (st timesheets.Store, fatal <-chan error, err error) {
+func openStore(ctx context.Context, url string, logger *slog.Logger, m *metrics.Metrics) (st timesheets.Store, fatal <-chan error, err error) {
 	st, err = store.Open(ctx, url, store.Options{Logger: logger})
 	if err == nil {
-		metrics.DatabaseUp.Set(1)
+		m.DatabaseUp.Set(1)
 		return st, nil, nil
 	}
 	if !errors.Is(err, timesheets.ErrUnavailable) {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
-	metrics.DatabaseUp.Set(0)
+	m.DatabaseUp.Set(0)
 	p := &pendingStore{err: err}
 	ch := make(chan error, 1)
-	go p.open(ctx, url, logger, ch)
+	go p.open(ctx, url, logger, m, ch)
 	return p, ch, nil
-}
-
-// ping is the readiness check of the database; its result is also
-// timesheets_database_up, so an alert sees an outage the probes see.
-func ping(ctx context.Context, st timesheets.Store) error {
-	err := st.Ping(ctx)
-	if err != nil {
-		metrics.DatabaseUp.Set(0)
-	} else {
-		metrics.DatabaseUp.Set(1)
-	}
-	return err
 }
 
 // waitFatal returns the final error from openStore's fatal channel, or nil
@@ -71,7 +59,7 @@ type pendingStore struct {
 	closed bool
 }
 
-func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger, fatal chan<- error) {
+func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger, m *metrics.Metrics, fatal chan<- error) {
 	wait := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		p.mu.RLock()
@@ -104,7 +92,7 @@ func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger
 		}
 		p.st = st
 		p.mu.Unlock()
-		metrics.DatabaseUp.Set(1)
+		m.DatabaseUp.Set(1)
 		logger.Info("database open", "attempts", attempt+1)
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -13,28 +12,12 @@ import (
 // devAudience is the API identifier the development issuer puts in aud.
 const devAudience = "https://timesheets.abc-inc.example/"
 
-// The development clients: the importer holds only batch:upload, as in the
-// Auth0 scenario; admin holds every scope, for trying the API with curl.
-// People's tokens come from the issuer's user-token endpoint, for its
-// built-in test users (devissuer.BuiltinUsers).
-var devClients = []struct {
-	id     string
-	scopes []string
-}{
-	{"importer", []string{"batch:upload"}},
-	{"admin", []string{"batch:upload", "create:timesheets", "read:timesheets", "delete:timesheets", "approve:timesheets"}},
-}
-
 // startDevIssuer prepares the local authorization server of --dev and the
 // policy that trusts it; the caller starts the server.
 func startDevIssuer(ctx context.Context, c config, logger *slog.Logger) (*policy.Snapshot, *devissuer.Server, error) {
-	var clients []devissuer.Client
-	for _, dc := range devClients {
-		cl, err := devissuer.ReadOrCreateClient(filepath.Join(c.devCredentials, dc.id), dc.id, dc.scopes)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dev credentials: %w", err)
-		}
-		clients = append(clients, cl)
+	clients, err := devissuer.ReadOrCreateBuiltinClients(c.devCredentials)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dev credentials: %w", err)
 	}
 	srv, err := devissuer.New(devissuer.Config{
 		ListenAddress: c.devIssuerAddr,

@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/tracing"
@@ -144,6 +146,9 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	// controller-runtime's own logs (the manager, the certificate watcher)
+	// go through the same handler, in both modes.
+	ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	shutdownTracing, err := tracing.Setup(ctx, "timesheets-api")

@@ -20,15 +20,15 @@ import (
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/service"
 	"github.com/abc-inc/timesheets/pkg/store"
 )
 
-// mdStack is apiHandler with a --public-url, its policy holder at hand so a
-// test can change the policy in force as a reload would.
+// mdStack is the service with a --public-url, at hand so a test can change
+// the policy in force as a reload would.
 type mdStack struct {
 	srv    *httptest.Server
-	holder *policy.Holder
-	keys   *auth.Keys
+	svc    *service.Service
 	client *http.Client
 }
 
@@ -45,10 +45,8 @@ func newMDStack(t *testing.T, spec v1alpha1.ScopePolicySpec, publicURL string, t
 		pub, err = auth.ParsePublicURL(publicURL)
 		require.NoError(t, err)
 	}
-	s := &mdStack{holder: &policy.Holder{}, keys: auth.NewKeys(auth.KeyOptions{Logger: logger})}
-	t.Cleanup(s.keys.Close)
-	s.apply(t, spec)
-	h := apiHandler(st, s.holder, s.keys, 100, logger, pub)
+	s := &mdStack{svc: startService(t, service.Options{Store: st, Logger: logger, TokenCacheSize: 100, PublicURL: pub}, spec)}
+	h := s.svc.Handler()
 	if tlsOn {
 		s.srv = httptest.NewTLSServer(h)
 	} else {
@@ -70,13 +68,11 @@ func newMDStack(t *testing.T, spec v1alpha1.ScopePolicySpec, publicURL string, t
 
 func (s *mdStack) apply(t *testing.T, spec v1alpha1.ScopePolicySpec) {
 	t.Helper()
-	snap, err := policy.Compile("test", 1, spec)
+	snap, err := policy.Compile("test", 2, spec)
 	require.NoError(t, err)
-	s.keys.Sync(snap.Issuers)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, s.keys.WaitReady(ctx, snap.Issuers))
-	s.holder.Store(snap)
+	require.NoError(t, s.svc.Enforce(ctx, snap))
 }
 
 func (s *mdStack) get(t *testing.T, rawURL, token string) (*http.Response, []byte) {
@@ -187,7 +183,7 @@ func TestMetadataFollowsThePolicy(t *testing.T) {
 	require.Equal(t, spec.Resource, doc.Resource)
 	require.Contains(t, doc.ScopesSupported, "read:all-timesheets")
 
-	s.holder.Store(nil)
+	s.svc.Activator.Remove() // as a deleted ScopePolicy
 	resp, b := s.get(t, mdURL, "")
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(b))
 	require.Equal(t, "5", resp.Header.Get("Retry-After"))

@@ -14,6 +14,7 @@ import (
 	"github.com/abc-inc/timesheets/pkg/openapi"
 	"github.com/abc-inc/timesheets/pkg/openapi/openapitest"
 	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/service"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
@@ -32,7 +33,7 @@ func (l *routeList) HandleFunc(pattern string, _ func(http.ResponseWriter, *http
 func TestRoutesAreDocumented(t *testing.T) {
 	var guarded, public routeList
 	(&timesheets.API{}).Register(&guarded)
-	registerPublic(&public, &auth.Metadata{})
+	service.RegisterPublic(&public, &auth.Metadata{})
 	served := slices.Sorted(slices.Values(append(slices.Clone(guarded), public...)))
 	slices.Sort(public)
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -120,7 +121,7 @@ func TestDatabaseDownAtStart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	st, fatal, err := openStore(ctx, dbURL, slog.New(slog.DiscardHandler))
+	st, fatal, err := openStore(ctx, dbURL, slog.New(slog.DiscardHandler), metrics.Discard())
 	require.NoError(t, err, "an unavailable database is waited for, not an error")
 	defer st.Close()
 	require.ErrorIs(t, st.Ping(ctx), timesheets.ErrUnavailable)

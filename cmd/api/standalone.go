@@ -5,77 +5,91 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/abc-inc/timesheets/pkg/activation"
-	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/service"
 )
 
 // runStandalone serves with the policy from a file (or the development
-// policy), without a cluster.
+// policy), without a cluster: the file watcher feeds the service's
+// activator, and the servers run in an errgroup instead of a manager.
 func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
-	tlsConfig, err := apiTLS(c, logger)
+	tlsConfig, certs, err := apiTLS(c)
 	if err != nil {
 		return err
 	}
-	st, fatal, err := openStore(ctx, c.databaseURL, logger)
+	// A registry of the process's own, with the collectors controller-runtime's
+	// registry holds in cluster mode, so /metrics has the same families.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	st, fatal, err := openStore(ctx, c.databaseURL, logger, m)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	svc := service.New(service.Options{Store: st, Logger: logger, Metrics: m, TokenCacheSize: c.tokenCacheSize, PublicURL: c.publicURL})
 
-	holder := &policy.Holder{}
-	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
-	defer keys.Close()
-	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return waitFatal(ctx, fatal) })
-	g.Go(func() error { return act.Run(ctx) })
 	var initial *policy.Snapshot
+	var devServer manager.Runnable
 	if c.dev {
-		snap, devServer, err := startDevIssuer(ctx, c, logger)
+		snap, dev, err := startDevIssuer(ctx, c, logger)
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return devServer.Start(ctx) })
+		devServer = dev
 		initial = snap
 	}
 	if c.policyFile != "" {
 		// A policy file that does not compile at start stops the process; a
 		// later bad edit only leaves the last good policy in force.
 		if initial, err = policy.LoadFile(c.policyFile); err != nil {
-			metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
+			m.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
 			return err
 		}
 	}
-	// Proposed before the watcher starts, so whatever the watcher reads
-	// (the same file, or an edit made during start-up) comes after it.
-	act.Propose(initial)
-	if c.policyFile != "" {
-		g.Go(func() error {
-			policy.WatchFile(ctx, c.policyFile, time.Second, func(s *policy.Snapshot, err error) {
-				if err != nil {
-					act.Refuse(0, err)
-					return
-				}
-				act.Propose(s)
-			})
-			return nil
-		})
+	runnables, err := newServers(logger,
+		listener{"api", c.listenAddress, svc.Handler(), tlsConfig},
+		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil},
+		listener{"metrics", c.metricsAddress, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil})
+	if err != nil {
+		return err
+	}
+	runnables = append(runnables, svc,
+		everyReplica(func(ctx context.Context) error { return waitFatal(ctx, fatal) }))
+	if certs != nil {
+		runnables = append(runnables, certs)
 	}
 
-	for _, s := range []*server.Server{
-		{Name: "api", Addr: c.listenAddress, Handler: apiHandler(st, holder, keys, c.tokenCacheSize, logger, c.publicURL), TLS: tlsConfig},
-		{Name: "probes", Addr: c.probeAddress, Handler: server.Probes(readiness(st, act))},
-		{Name: "metrics", Addr: c.metricsAddress, Handler: promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})},
-	} {
-		s.Logger, s.ShutdownTimeout = logger, shutdownTimeout
-		g.Go(func() error { return s.Start(ctx) })
+	if devServer != nil {
+		runnables = append(runnables, devServer)
+	}
+	// Proposed before the watcher starts, so whatever the watcher reads
+	// (the same file, or an edit made during start-up) comes after it.
+	svc.Activator.Propose(initial)
+	if c.policyFile != "" {
+		runnables = append(runnables, everyReplica(func(ctx context.Context) error {
+			policy.WatchFile(ctx, c.policyFile, time.Second, func(s *policy.Snapshot, err error) {
+				if err != nil {
+					svc.Activator.Refuse(0, err)
+					return
+				}
+				svc.Activator.Propose(s)
+			})
+			return nil
+		}))
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	for _, r := range runnables {
+		g.Go(func() error { return r.Start(ctx) })
 	}
 	return g.Wait()
 }

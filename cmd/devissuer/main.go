@@ -32,16 +32,6 @@ type config struct {
 	logLevel         string
 }
 
-// clients are those of `api --dev`: the importer holds only batch:upload,
-// admin every scope.
-var clients = []struct {
-	id     string
-	scopes []string
-}{
-	{"importer", []string{"batch:upload"}},
-	{"admin", []string{"batch:upload", "create:timesheets", "read:timesheets", "delete:timesheets", "approve:timesheets"}},
-}
-
 type usageError struct{ error }
 
 func main() {
@@ -106,13 +96,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	var cls []devissuer.Client
-	for _, dc := range clients {
-		cl, err := devissuer.ReadOrCreateClient(filepath.Join(c.credentialsDir, dc.id), dc.id, dc.scopes)
-		if err != nil {
-			return fmt.Errorf("credentials: %w", err)
-		}
-		cls = append(cls, cl)
+	// The clients of `api --dev` (devissuer.BuiltinClients).
+	cls, err := devissuer.ReadOrCreateBuiltinClients(c.credentialsDir)
+	if err != nil {
+		return err
 	}
 	tlsConfig, err := throwawayTLS(c)
 	if err != nil {
@@ -139,9 +126,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 	if c.tlsCAOut != "" {
 		fmt.Fprintf(stderr, "  CA to trust:    %s\n", c.tlsCAOut)
 	}
-	for _, dc := range clients {
-		dir := filepath.Join(c.credentialsDir, dc.id)
-		fmt.Fprintf(stderr, "  client %-8s  credentials in %s (%s, %s)\n", dc.id, dir, devissuer.ClientIDFile, devissuer.ClientSecretFile)
+	for _, cl := range cls {
+		dir := filepath.Join(c.credentialsDir, cl.ID)
+		fmt.Fprintf(stderr, "  client %-8s  credentials in %s (%s, %s)\n", cl.ID, dir, devissuer.ClientIDFile, devissuer.ClientSecretFile)
 	}
 	if srv.UserTokens() {
 		fmt.Fprintf(stderr, "  user tokens:    POST %s user=NAME [scope=...] [step_up=mfa] [auth_age=SECONDS]\n", srv.UserTokenURL())

@@ -46,9 +46,9 @@ type Options struct {
 	KeyWait       time.Duration
 	RetryInterval time.Duration
 	Logger        *slog.Logger
-	// OnChange, if set, is called after every change of State (from the
-	// Activator's goroutine or the caller's); it must not block.
-	OnChange func()
+	// Metrics counts reloads and shows the generation in force and
+	// whether one waits; default a set registered nowhere.
+	Metrics *metrics.Metrics
 }
 
 // State is what this replica enforces.
@@ -80,6 +80,9 @@ type Activator struct {
 	waitingSince time.Time
 	// cancelWait ends the key wait in progress, if any.
 	cancelWait context.CancelFunc
+
+	subsMu sync.Mutex
+	subs   []func()
 }
 
 // New returns an Activator; Run must be running for proposals to wait for keys.
@@ -93,7 +96,19 @@ func New(o Options) *Activator {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Discard()
+	}
 	return &Activator{o: o, wake: make(chan struct{}, 1)}
+}
+
+// Subscribe makes fn be called after every change of State (from the
+// Activator's goroutine or a proposer's); fn must not block. The status
+// writer of cluster mode subscribes, to report each change on the object.
+func (a *Activator) Subscribe(fn func()) {
+	a.subsMu.Lock()
+	defer a.subsMu.Unlock()
+	a.subs = append(a.subs, fn)
 }
 
 // State returns what is in force and what waits.
@@ -113,7 +128,7 @@ func (a *Activator) Propose(snap *policy.Snapshot) {
 	// Fetch for both: the new issuers' keys arrive while the old ones serve.
 	a.o.Keys.Sync(Issuers(snap, a.st.InForce))
 	a.mu.Unlock()
-	a.poke() // State changes (and OnChange runs) when the proposal goes in force or has waited
+	a.poke() // State changes (and subscribers hear of it) when the proposal goes in force or has waited
 }
 
 // Refuse records a proposal that did not compile: the policy in force stays,
@@ -125,8 +140,8 @@ func (a *Activator) Refuse(generation int64, err error) {
 	a.o.Keys.Sync(Issuers(a.st.InForce))
 	inForce := a.st.InForce
 	a.mu.Unlock()
-	metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
-	metrics.PolicyPending.Set(0)
+	a.o.Metrics.PolicyReloads.WithLabelValues(metrics.ReloadInvalid).Inc()
+	a.o.Metrics.PolicyPending.Set(0)
 	a.o.Logger.Warn("policy refused; the last good policy stays in force",
 		"generation", generation, "inForce", generationOf(inForce), "error", err)
 	a.changed()
@@ -140,8 +155,8 @@ func (a *Activator) Remove() {
 	a.o.Holder.Store(nil)
 	a.o.Keys.Sync(nil)
 	a.mu.Unlock()
-	metrics.PolicyGeneration.Set(0)
-	metrics.PolicyPending.Set(0)
+	a.o.Metrics.PolicyGeneration.Set(0)
+	a.o.Metrics.PolicyPending.Set(0)
 	a.changed()
 }
 
@@ -190,8 +205,8 @@ func (a *Activator) attempt(ctx context.Context) {
 		a.st.Waited = true
 		a.mu.Unlock()
 		if first {
-			metrics.PolicyReloads.WithLabelValues(metrics.ReloadKeysUnavailable).Inc()
-			metrics.PolicyPending.Set(1)
+			a.o.Metrics.PolicyReloads.WithLabelValues(metrics.ReloadKeysUnavailable).Inc()
+			a.o.Metrics.PolicyPending.Set(1)
 			a.o.Logger.Warn("policy waits for signing keys; the last good policy stays in force",
 				"source", next.Source, "generation", next.Generation, "inForce", inForce.Generation, "error", err)
 			a.changed()
@@ -207,9 +222,9 @@ func (a *Activator) attempt(ctx context.Context) {
 		a.o.Logger.Warn("policy goes in force without signing keys (none usable was in force); its tokens answer 503 until they arrive",
 			"source", next.Source, "generation", next.Generation, "error", err)
 	}
-	metrics.PolicyGeneration.Set(float64(next.Generation))
-	metrics.PolicyReloads.WithLabelValues(metrics.ReloadSuccess).Inc()
-	metrics.PolicyPending.Set(0)
+	a.o.Metrics.PolicyGeneration.Set(float64(next.Generation))
+	a.o.Metrics.PolicyReloads.WithLabelValues(metrics.ReloadSuccess).Inc()
+	a.o.Metrics.PolicyPending.Set(0)
 	a.o.Logger.Info("policy in force", "source", next.Source, "generation", next.Generation,
 		"issuers", len(next.Issuers), "routes", len(next.Routes), "audit", next.Audit)
 	a.changed()
@@ -273,8 +288,11 @@ func (a *Activator) poke() {
 }
 
 func (a *Activator) changed() {
-	if a.o.OnChange != nil {
-		a.o.OnChange()
+	a.subsMu.Lock()
+	subs := a.subs
+	a.subsMu.Unlock()
+	for _, fn := range subs {
+		fn()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/abc-inc/timesheets/pkg/activation"
@@ -22,11 +23,12 @@ import (
 const audience = "https://timesheets.test"
 
 type env struct {
-	issuer *devissuer.Server
-	holder *policy.Holder
-	keys   *auth.Keys
-	act    *activation.Activator
-	gen    int64
+	issuer  *devissuer.Server
+	holder  *policy.Holder
+	keys    *auth.Keys
+	act     *activation.Activator
+	metrics *metrics.Metrics
+	gen     int64
 }
 
 func newEnv(t *testing.T) *env {
@@ -39,10 +41,10 @@ func newEnv(t *testing.T) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go is.Start(ctx)
-	e := &env{issuer: is, holder: &policy.Holder{}}
+	e := &env{issuer: is, holder: &policy.Holder{}, metrics: metrics.New(prometheus.NewRegistry())}
 	e.keys = auth.NewKeys(auth.KeyOptions{RetryInterval: 100 * time.Millisecond, Logger: logger})
 	e.act = activation.New(activation.Options{Holder: e.holder, Keys: e.keys,
-		KeyWait: 300 * time.Millisecond, RetryInterval: 50 * time.Millisecond, Logger: logger})
+		KeyWait: 300 * time.Millisecond, RetryInterval: 50 * time.Millisecond, Logger: logger, Metrics: e.metrics})
 	done := make(chan struct{})
 	go func() { _ = e.act.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; e.keys.Close(); is.Close() })
@@ -124,10 +126,10 @@ func TestUnservedIssuerNeverBlocksLaterEdits(t *testing.T) {
 		t.Fatal("the last good policy left force while its successor waits for keys")
 	}
 	deadline := time.Now().Add(5 * time.Second) // the metric follows once the key wait has passed
-	for testutil.ToFloat64(metrics.PolicyPending) != 1 && time.Now().Before(deadline) {
+	for testutil.ToFloat64(e.metrics.PolicyPending) != 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := testutil.ToFloat64(metrics.PolicyPending); got != 1 {
+	if got := testutil.ToFloat64(e.metrics.PolicyPending); got != 1 {
 		t.Errorf("policy pending metric = %v, want 1", got)
 	}
 
@@ -147,7 +149,7 @@ func TestUnservedIssuerNeverBlocksLaterEdits(t *testing.T) {
 	if note, err := e.act.Readiness(); err != nil || note != "" {
 		t.Errorf("Readiness = %q, %v; want ready, no note", note, err)
 	}
-	if got := testutil.ToFloat64(metrics.PolicyPending); got != 0 {
+	if got := testutil.ToFloat64(e.metrics.PolicyPending); got != 0 {
 		t.Errorf("policy pending metric = %v, want 0", got)
 	}
 }

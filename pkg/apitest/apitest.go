@@ -1,7 +1,7 @@
 // Package apitest runs the real Timesheets API in-process for tests: the
-// handlers, the JWT middleware and a compiled ScopePolicy trusting a local
-// development authorization server (pkg/devissuer), over SQLite in a
-// temporary directory. Everything listens on loopback.
+// service as cmd/api assembles it (pkg/service), with a compiled ScopePolicy
+// trusting a local development authorization server (pkg/devissuer), over
+// SQLite in a temporary directory. Everything listens on loopback.
 //
 //	api := apitest.Start(t, apitest.Options{})
 //	dir := api.Credentials(t, apitest.ImporterClient) // client-id, client-secret
@@ -24,12 +24,10 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
-	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
-	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/service"
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -37,20 +35,20 @@ import (
 // Audience is the API identifier the test policy accepts.
 const Audience = "https://timesheets.abc-inc.example/"
 
-// Client ids of the default clients.
+// Client ids of the default clients (devissuer.BuiltinClients).
 const (
-	ImporterClient = "importer" // batch:upload only, like the Auth0 scenario's importer
-	ReaderClient   = "reader"   // read:timesheets only: no batch:upload
-	AdminClient    = "admin"    // every scope
+	ImporterClient = devissuer.ImporterClient // batch:upload only, like the Auth0 scenario's importer
+	ReaderClient   = devissuer.ReaderClient   // read:timesheets only: no batch:upload
+	AdminClient    = devissuer.AdminClient    // every scope
 )
 
 // AllScopes are the scopes of the sample policy.
-var AllScopes = []string{"batch:upload", "create:timesheets", "read:timesheets", "delete:timesheets", "approve:timesheets"}
+var AllScopes = devissuer.APIScopes
 
 // Options tune Start. The zero value is a working API.
 type Options struct {
-	// Clients of the authorization server; default the importer, reader and
-	// admin clients with random secrets.
+	// Clients of the authorization server; default the builtin clients
+	// (importer, reader, admin) with random secrets.
 	Clients []devissuer.Client
 	// TokenTTL of issued tokens; default the issuer's (1h).
 	TokenTTL time.Duration
@@ -92,15 +90,12 @@ func Start(t testing.TB, o Options) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clients == nil {
-		for _, c := range []struct {
-			id     string
-			scopes []string
-		}{{ImporterClient, []string{"batch:upload"}}, {ReaderClient, []string{"read:timesheets"}}, {AdminClient, AllScopes}} {
+		for _, c := range devissuer.BuiltinClients() {
 			secret, err := devissuer.NewSecret()
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Clients = append(o.Clients, devissuer.Client{ID: c.id, Secret: secret, Scopes: c.scopes})
+			o.Clients = append(o.Clients, devissuer.Client{ID: c.ID, Secret: secret, Scopes: c.Scopes})
 		}
 	}
 	a := &API{clients: map[string]devissuer.Client{}}
@@ -140,23 +135,17 @@ func Start(t testing.TB, o Options) *API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := &policy.Holder{}
-	keys := auth.NewKeys(auth.KeyOptions{Logger: logger})
-	t.Cleanup(keys.Close)
-	act := activation.New(activation.Options{Holder: holder, Keys: keys, Logger: logger})
-	go act.Run(ctx)
-	act.Propose(snap)
+	// The API as cmd/api serves it.
+	svc := service.New(service.Options{Store: st, Logger: logger, TokenCacheSize: 10000})
+	svcDone := make(chan struct{})
+	go func() { defer close(svcDone); _ = svc.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-svcDone })
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := act.WaitInForce(wctx, snap); err != nil {
+	if err := svc.Enforce(wctx, snap); err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
-
-	// As cmd/api's apiHandler builds it.
-	mux := http.NewServeMux()
-	(&timesheets.API{Store: st, Logger: logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee}).Register(mux)
-	guard := &auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, 10000), Logger: logger, Realm: "timesheets"}
-	handler := server.Instrument(mux, guard.Wrap(mux))
+	handler := svc.Handler()
 
 	srv := httptest.NewServer(a.faults(handler))
 	t.Cleanup(srv.Close)

@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
-	"github.com/abc-inc/timesheets/pkg/metrics"
 )
 
 const (
@@ -92,14 +90,14 @@ func TestConditions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var before float64
 			if tc.reason != "" {
-				before = failures(tc.reason, tc.route)
+				before = e.failures(tc.reason, tc.route)
 			}
 			r := e.call(t, tc.method, tc.path, "Bearer "+e.userToken(t, tc.scope, tc.extra))
 			require.Equal(t, tc.status, r.status, r.text)
 			if tc.reason == "" {
 				return
 			}
-			require.Equal(t, before+1, failures(tc.reason, tc.route))
+			require.Equal(t, before+1, e.failures(tc.reason, tc.route))
 			if tc.reason == auth.ReasonConditionFailed {
 				require.Equal(t, "access_denied", r.body["error"])
 				require.Equal(t, "the access token does not meet the conditions of this request", r.body["error_description"])
@@ -116,14 +114,14 @@ func TestConditionAudit(t *testing.T) {
 	})
 	const route = "POST /people/{id}/approve"
 	audited := func() float64 {
-		return testutil.ToFloat64(metrics.AuthAuditAllowed.WithLabelValues(string(auth.ReasonConditionFailed), route))
+		return e.audited(auth.ReasonConditionFailed, route)
 	}
-	before, failed := audited(), failures(auth.ReasonConditionFailed, route)
+	before, failed := audited(), e.failures(auth.ReasonConditionFailed, route)
 	r := e.call(t, "POST", "/people/7/approve", "Bearer "+e.userToken(t, "approve:timesheets", map[string]any{"gty": "client-credentials"}))
 	require.Equal(t, 200, r.status)
 	require.Equal(t, "auth0|alice", r.text, "the caller is known")
 	require.Equal(t, before+1, audited())
-	require.Equal(t, failed+1, failures(auth.ReasonConditionFailed, route))
+	require.Equal(t, failed+1, e.failures(auth.ReasonConditionFailed, route))
 }
 
 func stepUpSpec(acr []string, age time.Duration) func(*v1alpha1.ScopePolicySpec) {
@@ -171,14 +169,14 @@ func TestStepUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var before float64
 			if tc.reason != "" {
-				before = failures(tc.reason, route)
+				before = e.failures(tc.reason, route)
 			}
 			r := e.call(t, "POST", "/people/7/approve", "Bearer "+e.userToken(t, tc.scope, tc.extra))
 			require.Equal(t, tc.status, r.status, r.text)
 			if tc.reason == "" {
 				return
 			}
-			require.Equal(t, before+1, failures(tc.reason, route))
+			require.Equal(t, before+1, e.failures(tc.reason, route))
 			if tc.reason == auth.ReasonInsufficientUserAuthentication {
 				require.Equal(t, want, r.challenge)
 				require.Equal(t, "insufficient_user_authentication", r.body["error"])
@@ -216,12 +214,11 @@ func TestStepUpAudit(t *testing.T) {
 		s.Mode = v1alpha1.ModeAudit
 	})
 	const route = "POST /people/{id}/approve"
-	reason := string(auth.ReasonInsufficientUserAuthentication)
-	before := testutil.ToFloat64(metrics.AuthAuditAllowed.WithLabelValues(reason, route))
+	before := e.audited(auth.ReasonInsufficientUserAuthentication, route)
 	r := e.call(t, "POST", "/people/7/approve", "Bearer "+e.userToken(t, "approve:timesheets", nil))
 	require.Equal(t, 200, r.status)
 	require.Empty(t, r.challenge)
-	require.Equal(t, before+1, testutil.ToFloat64(metrics.AuthAuditAllowed.WithLabelValues(reason, route)))
+	require.Equal(t, before+1, e.audited(auth.ReasonInsufficientUserAuthentication, route))
 }
 
 // TestEmployee: what auth.Employee tells a handler, for the token and the

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -88,7 +87,7 @@ func TestCORSPreflight(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := testutil.ToFloat64(metrics.AuthFailures.WithLabelValues(string(auth.ReasonMissingToken), metrics.RouteUnmatched))
+			before := e.failures(auth.ReasonMissingToken, metrics.RouteUnmatched)
 			resp := send(t, srv, "OPTIONS", tc.path, preflight(tc.origin, "DELETE"))
 			require.Equal(t, http.StatusNoContent, resp.StatusCode, "answered before authentication: no token")
 			want := http.Header{
@@ -102,7 +101,7 @@ func TestCORSPreflight(t *testing.T) {
 			require.Equal(t, want, corsHeaders(resp.Header), "no wildcard, no credentials")
 			require.Equal(t, []string{"Origin"}, resp.Header.Values("Vary"))
 			require.Empty(t, resp.Header.Get("WWW-Authenticate"))
-			require.Equal(t, before, testutil.ToFloat64(metrics.AuthFailures.WithLabelValues(string(auth.ReasonMissingToken), metrics.RouteUnmatched)),
+			require.Equal(t, before, e.failures(auth.ReasonMissingToken, metrics.RouteUnmatched),
 				"a preflight is no failed authentication")
 		})
 	}

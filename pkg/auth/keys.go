@@ -56,6 +56,10 @@ type KeyOptions struct {
 	// first MaxKeys in document order are used and LastResult says so.
 	MaxKeys int
 	Logger  *slog.Logger
+	// Metrics counts fetches and keys per issuer; the verifier and the
+	// middleware built on these keys count into it too. Default: a set
+	// registered nowhere.
+	Metrics *metrics.Metrics
 }
 
 func (o *KeyOptions) defaults() {
@@ -84,6 +88,9 @@ func (o *KeyOptions) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Discard()
+	}
 }
 
 // maxJWKSBytes bounds a JWKS or discovery document; real ones are a few KiB.
@@ -109,6 +116,9 @@ func NewKeys(opts KeyOptions) *Keys {
 	return k
 }
 
+// Metrics returns the set the keys count into (KeyOptions.Metrics).
+func (k *Keys) Metrics() *metrics.Metrics { return k.opts.Metrics }
+
 // Close stops every background refresh.
 func (k *Keys) Close() { k.cancel() }
 
@@ -130,7 +140,7 @@ func (k *Keys) Sync(issuers []policy.Issuer) {
 		if _, keep := next[is]; !keep {
 			ik.stop()
 			if !hasIssuerURL(next, is.URL) { // an edited issuer keeps its URL's series
-				metrics.DeleteIssuer(is.URL)
+				k.opts.Metrics.DeleteIssuer(is.URL)
 			}
 		}
 	}
@@ -226,7 +236,7 @@ type KeyStatus struct {
 }
 
 func (k *Keys) start(is policy.Issuer) *IssuerKeys {
-	metrics.InitIssuer(is.URL)
+	k.opts.Metrics.InitIssuer(is.URL)
 	ctx, cancel := context.WithCancel(k.ctx)
 	storage := jwkset.NewMemoryStorage()
 	kf, _ := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
@@ -372,7 +382,7 @@ func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
 		ik.retryAt = now.Add(retryDelay(ik.failures, ik.opts.RetryInterval))
 		ik.next = ik.retryAt
 		st.LastResult = err.Error()
-		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSError).Inc()
+		ik.opts.Metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSError).Inc()
 		ik.opts.Logger.Warn("fetching signing keys failed; keeping the keys held", "issuer", ik.issuer.URL, "error", err, "keys", st.KeyCount)
 	} else {
 		ik.failures, ik.retryAt = 0, time.Time{}
@@ -389,8 +399,8 @@ func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
 		}
 		st.LastResult = result
 		st.KeyCount = res.kept
-		metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSSuccess).Inc()
-		metrics.JWKSKeys.WithLabelValues(ik.issuer.URL).Set(float64(st.KeyCount))
+		ik.opts.Metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSSuccess).Inc()
+		ik.opts.Metrics.JWKSKeys.WithLabelValues(ik.issuer.URL).Set(float64(st.KeyCount))
 	}
 	st.NextFetch = ik.next
 	if u := ik.jwksURI.Load(); u != nil {

@@ -26,6 +26,8 @@ type Middleware struct {
 	// Metadata, when set, names the protected-resource metadata in every
 	// challenge (RFC 9728 §5.1), so a client can learn where to get a token.
 	Metadata *Metadata
+	// Metrics counts the refusals; default the set of the verifier's keys.
+	Metrics *metrics.Metrics
 }
 
 type (
@@ -57,6 +59,10 @@ func Subject(ctx context.Context) string {
 
 // Wrap returns next guarded by the policy.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
+	if m.Metrics == nil {
+		m.Metrics = m.Verifier.keys.Metrics()
+	}
+	metrics.InitReasons(m.Metrics, Reasons)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		snap := m.Policy.Load()
 		if snap == nil {
@@ -83,8 +89,8 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		if snap.Audit {
-			metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
-			metrics.AuthAuditAllowed.WithLabelValues(string(reason), label).Inc()
+			m.Metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
+			m.Metrics.AuthAuditAllowed.WithLabelValues(string(reason), label).Inc()
 			// A valid token that only lacks scopes still names who called:
 			// what an operator checks before switching to Enforce. tok is
 			// nil when it did not verify, and nothing unverified is logged.
@@ -197,7 +203,7 @@ type errorBody struct {
 // per RFC 9470 §3 insufficient_user_authentication with what the route
 // requires. route is nil when no route matched.
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reason, label string, route *policy.Route) {
-	metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
+	m.Metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
 	m.Logger.Debug("request refused", "reason", reason, "route", label, "method", server.MethodLabel(r.Method))
 
 	body := errorBody{Description: description[reason]}
@@ -245,7 +251,7 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 }
 
 func (m *Middleware) invalidRequest(w http.ResponseWriter, route string) {
-	metrics.AuthFailures.WithLabelValues(string(ReasonMalformedToken), route).Inc()
+	m.Metrics.AuthFailures.WithLabelValues(string(ReasonMalformedToken), route).Inc()
 	const d = "send the access token only in one Authorization header: Bearer <token>"
 	w.Header().Set("WWW-Authenticate", `Bearer realm="`+m.Realm+`", error="invalid_request", error_description="`+d+`"`)
 	writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Description: d})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,7 +55,9 @@ func baseSpec(is *issuer) v1alpha1.ScopePolicySpec {
 func newEnv(t *testing.T, mutate func(*v1alpha1.ScopePolicySpec)) *env {
 	t.Helper()
 	e := &env{is: newIssuer(t), holder: &policy.Holder{}}
-	e.keys = auth.NewKeys(auth.KeyOptions{UnknownKIDInterval: time.Hour, RetryInterval: 50 * time.Millisecond})
+	// Its own metrics: a test reads what its own requests counted.
+	e.keys = auth.NewKeys(auth.KeyOptions{UnknownKIDInterval: time.Hour, RetryInterval: 50 * time.Millisecond,
+		Metrics: metrics.New(prometheus.NewRegistry())})
 	t.Cleanup(e.keys.Close)
 	spec := baseSpec(e.is)
 	if mutate != nil {
@@ -117,8 +120,13 @@ func (e *env) call(t *testing.T, method, path string, header ...string) reply {
 	return r
 }
 
-func failures(reason auth.Reason, route string) float64 {
-	return testutil.ToFloat64(metrics.AuthFailures.WithLabelValues(string(reason), route))
+// failures and audited read the env's counters of reason on route.
+func (e *env) failures(reason auth.Reason, route string) float64 {
+	return testutil.ToFloat64(e.keys.Metrics().AuthFailures.WithLabelValues(string(reason), route))
+}
+
+func (e *env) audited(reason auth.Reason, route string) float64 {
+	return testutil.ToFloat64(e.keys.Metrics().AuthAuditAllowed.WithLabelValues(string(reason), route))
 }
 
 func TestRejections(t *testing.T) {
@@ -194,7 +202,7 @@ func TestRejections(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(tc.reason, "GET /timesheets/{id}")
+			before := e.failures(tc.reason, "GET /timesheets/{id}")
 			r := e.call(t, "GET", "/timesheets/7", tc.header...)
 			require.Equal(t, tc.status, r.status, r.text)
 			require.NotContains(t, r.text, "eyJ", "a response never echoes a token")
@@ -203,7 +211,7 @@ func TestRejections(t *testing.T) {
 				require.Equal(t, "client-1@clients", r.text)
 				return
 			}
-			require.Equal(t, before+1, failures(tc.reason, "GET /timesheets/{id}"), "failure counted under its reason and route pattern")
+			require.Equal(t, before+1, e.failures(tc.reason, "GET /timesheets/{id}"), "failure counted under its reason and route pattern")
 			switch tc.status {
 			case 401:
 				if tc.reason == auth.ReasonMissingToken {
@@ -301,9 +309,9 @@ func TestDefaultActionAndAudit(t *testing.T) {
 	t.Run("Audit records but lets through", func(t *testing.T) {
 		e := newEnv(t, func(s *v1alpha1.ScopePolicySpec) { s.Mode = v1alpha1.ModeAudit })
 		route := "GET /timesheets/{id}"
-		before := testutil.ToFloat64(metrics.AuthAuditAllowed.WithLabelValues(string(auth.ReasonMissingToken), route))
+		before := e.audited(auth.ReasonMissingToken, route)
 		require.Equal(t, 200, e.call(t, "GET", "/timesheets/1").status)
-		require.Equal(t, before+1, testutil.ToFloat64(metrics.AuthAuditAllowed.WithLabelValues(string(auth.ReasonMissingToken), route)))
+		require.Equal(t, before+1, e.audited(auth.ReasonMissingToken, route))
 		r := e.call(t, "GET", "/timesheets/1", "Bearer "+e.token(t, "batch:upload"))
 		require.Equal(t, 200, r.status)
 		require.Equal(t, "client-1@clients", r.text, "the caller is still known when only a scope is missing")

@@ -6,8 +6,6 @@ package auth
 
 import (
 	"net/http"
-
-	"github.com/abc-inc/timesheets/pkg/metrics"
 )
 
 // Reason is why a request failed authentication or authorization. The set is
@@ -45,7 +43,6 @@ var Reasons = []Reason{
 }
 
 // Each reason's failure series exists before its first failure (alerts).
-func init() { metrics.InitReasons(Reasons) }
 
 // description is the fixed, client-facing text of each reason. It never
 // includes anything taken from the token.

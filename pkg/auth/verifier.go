@@ -322,7 +322,7 @@ func (v *Verifier) verify(ctx context.Context, snap *policy.Snapshot, raw string
 	}
 	if t := v.cache.get(raw); t != nil {
 		if reason, keep := v.recheck(snap, t); keep {
-			metrics.TokenCache.WithLabelValues("hit").Inc()
+			v.keys.opts.Metrics.TokenCache.WithLabelValues(metrics.CacheHit).Inc()
 			if reason == "" {
 				return t, ""
 			}
@@ -333,7 +333,7 @@ func (v *Verifier) verify(ctx context.Context, snap *policy.Snapshot, raw string
 		}
 		v.cache.drop(raw)
 	}
-	metrics.TokenCache.WithLabelValues("miss").Inc()
+	v.keys.opts.Metrics.TokenCache.WithLabelValues(metrics.CacheMiss).Inc()
 
 	var (
 		c             claims

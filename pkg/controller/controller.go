@@ -1,17 +1,16 @@
-// Package controller runs the in-cluster mode of the Timesheets API: a
-// controller-runtime manager that watches one ScopePolicy, puts each valid
-// generation in force on every replica, and reports on the object (by one
-// elected replica) whether it took.
-//
-// Two controllers share the manager's cache, which holds only the named
-// ScopePolicy of one namespace:
+// Package controller holds the reconcilers of the in-cluster mode of the
+// Timesheets API. cmd/api builds the controller-runtime manager (options,
+// probes, metrics server, leader election, the API servers) as a kubebuilder
+// main does, and SetupWithManager adds the two reconcilers to it. They share
+// the manager's cache, which CacheOptions restricts to the named ScopePolicy
+// of one namespace:
 //
 //   - the enforcer runs on every replica (NeedLeaderElection false). It
-//     compiles the spec with policy.Compile, makes the key store fetch the
-//     signing keys of its issuers, and swaps the snapshot into the Holder.
-//     A spec that does not compile, or whose new issuers have no keys yet,
-//     leaves the last good snapshot in force. A deleted policy removes the
-//     snapshot: protected routes fail closed with 503 and /readyz fails.
+//     compiles the spec with policy.Compile and proposes the snapshot to the
+//     replica's Activator, the path a policy file takes too. A spec that
+//     does not compile, or whose new issuers have no keys yet, leaves the
+//     last good snapshot in force. A deleted policy removes the snapshot:
+//     protected routes fail closed with 503 and /readyz fails.
 //   - the status writer runs on the leader only (NeedLeaderElection true). It
 //     reads what its replica's enforcer holds and patches status (Ready
 //     condition, observedGeneration, per-issuer key fetches, counts) and
@@ -19,42 +18,32 @@
 package controller
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
-	"github.com/abc-inc/timesheets/pkg/policy"
-	"github.com/abc-inc/timesheets/pkg/server"
 )
 
 // The RBAC of the API: everything is namespaced (a Role in the namespace of
@@ -70,49 +59,21 @@ import (
 const (
 	DefaultFieldManager   = "timesheets-api"
 	DefaultEventSource    = "timesheets-api"
-	DefaultKeyWait        = 2 * time.Second
 	DefaultRetryInterval  = 2 * time.Second
 	DefaultResyncInterval = 30 * time.Second
 )
 
-// Options configure Run and New.
+// Options configure SetupWithManager.
 type Options struct {
-	// Namespace and Name of the ScopePolicy to enforce. The cache watches
-	// only this object; the leader-election Lease lives in Namespace too.
+	// Namespace and Name of the ScopePolicy to enforce.
 	Namespace, Name string
 
-	// Holder receives the snapshot in force (nil when none); the API's
-	// auth.Middleware reads it.
-	Holder *policy.Holder
-	// Keys is the key store the API's verifier uses; the enforcer Syncs it
-	// with the issuers of the policy.
-	Keys *auth.Keys
+	// Activator puts each compiled generation in force on this replica;
+	// Keys is its key store, whose fetches the status reports. Required.
+	Activator *activation.Activator
+	Keys      *auth.Keys
 
-	// MetricsBindAddress serves controller-runtime's registry (which
-	// pkg/metrics registers into) at /metrics; "" or "0" disables it.
-	MetricsBindAddress string
-	// HealthProbeBindAddress serves /healthz and /readyz; "" or "0" disables.
-	HealthProbeBindAddress string
-
-	// LeaderElection elects one replica to write status and events; every
-	// replica enforces regardless. Without it, this replica writes status.
-	LeaderElection bool
-	// LeaderElectionID names the Lease in Namespace; default
-	// LeaseName(Name).
-	LeaderElectionID string
-	// LeaseDuration, RenewDeadline and RetryPeriod tune the election;
-	// zero keeps controller-runtime's defaults (15s, 10s, 2s).
-	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
-
-	// Runnables run on every replica (the HTTP API servers), whatever they
-	// say about leader election.
-	Runnables []manager.Runnable
-	// ReadyCheck is an extra readiness check (e.g. a database ping); /readyz
-	// fails anyway while no policy is in force or its keys are missing.
-	ReadyCheck healthz.Checker
-
-	// Logger receives the manager's and the controllers' logs; default
-	// slog.Default(). New also makes it controller-runtime's global logger.
+	// Logger receives the controllers' logs; default slog.Default().
 	Logger *slog.Logger
 
 	// FieldManager is the field owner of status patches; default
@@ -122,13 +83,8 @@ type Options struct {
 	// DefaultEventSource.
 	EventSource string
 
-	// KeyWait bounds how long a reconcile waits for the keys of a new
-	// generation's new issuers before reporting KeysUnavailable (and
-	// retrying every RetryInterval); default DefaultKeyWait.
-	KeyWait time.Duration
-	// RetryInterval is how often a generation waiting for keys is checked
-	// again, and how often status is refreshed while not Ready; default
-	// DefaultRetryInterval.
+	// RetryInterval is how often status is refreshed while not Ready;
+	// default DefaultRetryInterval.
 	RetryInterval time.Duration
 	// ResyncInterval is how often the leader refreshes status (the key
 	// fetch results) while Ready; default DefaultResyncInterval.
@@ -143,14 +99,8 @@ func (o *Options) defaults() error {
 	if o.Namespace == "" || o.Name == "" {
 		return errors.New("controller: Namespace and Name of the ScopePolicy are required")
 	}
-	if o.Holder == nil || o.Keys == nil {
-		return errors.New("controller: Holder and Keys are required")
-	}
-	if o.MetricsBindAddress == "" {
-		o.MetricsBindAddress = "0"
-	}
-	if o.LeaderElectionID == "" {
-		o.LeaderElectionID = LeaseName(o.Name)
+	if o.Activator == nil || o.Keys == nil {
+		return errors.New("controller: Activator and Keys are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -160,9 +110,6 @@ func (o *Options) defaults() error {
 	}
 	if o.EventSource == "" {
 		o.EventSource = DefaultEventSource
-	}
-	if o.KeyWait <= 0 {
-		o.KeyWait = DefaultKeyWait
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval
@@ -186,13 +133,6 @@ func LeaseName(policy string) string {
 	return prefix + hex.EncodeToString(sum[:16])
 }
 
-// Controller is a configured manager with the enforcer and the status writer.
-type Controller struct {
-	mgr      manager.Manager
-	enforcer *enforcer
-	status   *statusWriter
-}
-
 // Scheme returns a scheme with the Kubernetes built-in types and ScopePolicy.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -205,69 +145,50 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// New builds the manager and its controllers; Start runs them.
-func New(cfg *rest.Config, o Options) (*Controller, error) {
+// CacheOptions restrict a manager's cache to namespace, and its ScopePolicies
+// to the one named: the Role grants no more, and a replica holds nothing else.
+func CacheOptions(namespace, name string) cache.Options {
+	return cache.Options{
+		DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.ScopePolicy{}: {Field: fields.OneTermEqualSelector("metadata.name", name)},
+		},
+	}
+}
+
+// Reconcilers are the enforcer and the status writer of one manager.
+type Reconcilers struct {
+	enforcer *enforcer
+	status   *statusWriter
+}
+
+// StatusWrites counts the status patches this replica made.
+func (r *Reconcilers) StatusWrites() int64 { return r.status.writes.Load() }
+
+// SetupWithManager adds the enforcer (every replica) and the status writer
+// (the elected replica) to mgr. The Activator must run on every replica too
+// (cmd/api adds the service as a runnable that needs no election).
+func SetupWithManager(mgr manager.Manager, o Options) (*Reconcilers, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	log := logr.FromSlogHandler(o.Logger.Handler())
-	ctrllog.SetLogger(log)
-
-	mo := manager.Options{
-		Scheme: Scheme(),
-		Logger: log,
-		Cache: cache.Options{
-			DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
-			ByObject: map[client.Object]cache.ByObject{
-				&v1alpha1.ScopePolicy{}: {Field: fields.OneTermEqualSelector("metadata.name", o.Name)},
-			},
-		},
-		Metrics: metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		// The probes are served by a runnable (see below): /readyz stays 200
-		// with a note while a new generation waits, which healthz cannot say.
-		HealthProbeBindAddress:        "0",
-		LeaderElection:                o.LeaderElection,
-		LeaderElectionID:              o.LeaderElectionID,
-		LeaderElectionNamespace:       o.Namespace,
-		LeaderElectionResourceLock:    "leases",
-		LeaderElectionReleaseOnCancel: true,
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipControllerNameValidation)},
-	}
-	if o.LeaseDuration > 0 {
-		mo.LeaseDuration = &o.LeaseDuration
-	}
-	if o.RenewDeadline > 0 {
-		mo.RenewDeadline = &o.RenewDeadline
-	}
-	if o.RetryPeriod > 0 {
-		mo.RetryPeriod = &o.RetryPeriod
-	}
-	mgr, err := ctrl.NewManager(cfg, mo)
-	if err != nil {
-		return nil, fmt.Errorf("controller: new manager: %w", err)
-	}
-
 	notify := make(chan event.GenericEvent, 1)
 	enf := &enforcer{
-		client: mgr.GetClient(),
+		client: mgr.GetClient(), act: o.Activator,
 		source: o.Namespace + "/" + o.Name, name: o.Name, namespace: o.Namespace,
 		notify: notify, log: o.Logger,
 	}
-	enf.act = activation.New(activation.Options{Holder: o.Holder, Keys: o.Keys,
-		KeyWait: o.KeyWait, RetryInterval: o.RetryInterval, Logger: o.Logger, OnChange: enf.poke})
-	if err := mgr.Add(everyReplica{manager.RunnableFunc(enf.act.Run)}); err != nil {
-		return nil, fmt.Errorf("controller: add activator: %w", err)
-	}
+	o.Activator.Subscribe(enf.poke)
 	sw := &statusWriter{
 		client: mgr.GetClient(), enforcer: enf, keys: o.Keys,
 		recorder: mgr.GetEventRecorder(o.EventSource), fieldManager: o.FieldManager,
 		retry: o.RetryInterval, resync: o.ResyncInterval, log: o.Logger,
 	}
-
-	err = ctrl.NewControllerManagedBy(mgr).
+	skip := ptr.To(o.SkipControllerNameValidation)
+	err := ctrl.NewControllerManagedBy(mgr).
 		Named("scopepolicy-enforcer").
 		For(&v1alpha1.ScopePolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(crcontroller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 1}).
+		WithOptions(crcontroller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 1, SkipNameValidation: skip}).
 		Complete(enf)
 	if err != nil {
 		return nil, fmt.Errorf("controller: enforcer: %w", err)
@@ -276,60 +197,10 @@ func New(cfg *rest.Config, o Options) (*Controller, error) {
 		Named("scopepolicy-status").
 		For(&v1alpha1.ScopePolicy{}).
 		WatchesRawSource(source.Channel(notify, &handler.EnqueueRequestForObject{})).
-		WithOptions(crcontroller.Options{NeedLeaderElection: ptr.To(true), MaxConcurrentReconciles: 1}).
+		WithOptions(crcontroller.Options{NeedLeaderElection: ptr.To(true), MaxConcurrentReconciles: 1, SkipNameValidation: skip}).
 		Complete(sw)
 	if err != nil {
 		return nil, fmt.Errorf("controller: status writer: %w", err)
 	}
-
-	for _, r := range o.Runnables {
-		if err := mgr.Add(everyReplica{r}); err != nil {
-			return nil, fmt.Errorf("controller: add runnable: %w", err)
-		}
-	}
-	if addr := o.HealthProbeBindAddress; addr != "" && addr != "0" {
-		ready := func(r *http.Request) (string, error) {
-			note, err := enf.act.Readiness()
-			if err == nil && o.ReadyCheck != nil {
-				err = o.ReadyCheck(r)
-			}
-			return note, err
-		}
-		probes := &server.Server{Name: "probes", Addr: addr, Handler: server.Probes(ready), Logger: o.Logger, ShutdownTimeout: 5 * time.Second}
-		if err := mgr.Add(probes); err != nil {
-			return nil, fmt.Errorf("controller: add probes: %w", err)
-		}
-	}
-	return &Controller{mgr: mgr, enforcer: enf, status: sw}, nil
+	return &Reconcilers{enforcer: enf, status: sw}, nil
 }
-
-// Run builds the manager with New and runs it until ctx ends.
-func Run(ctx context.Context, cfg *rest.Config, o Options) error {
-	c, err := New(cfg, o)
-	if err != nil {
-		return err
-	}
-	return c.Start(ctx)
-}
-
-// Start runs the manager until ctx ends (or leadership is lost: the process
-// should then exit, as controller-runtime requires).
-func (c *Controller) Start(ctx context.Context) error { return c.mgr.Start(ctx) }
-
-// Manager returns the underlying manager, e.g. to add more runnables or checks.
-func (c *Controller) Manager() manager.Manager { return c.mgr }
-
-// Elected is closed when this replica leads (at once without leader election).
-func (c *Controller) Elected() <-chan struct{} { return c.mgr.Elected() }
-
-// StatusWrites counts the status patches this replica made.
-func (c *Controller) StatusWrites() int64 { return c.status.writes.Load() }
-
-// Readiness is the replica's readiness as /readyz reports it: an error while
-// no policy with keys is in force, and a note about a pending or refused one.
-func (c *Controller) Readiness() (string, error) { return c.enforcer.act.Readiness() }
-
-// everyReplica runs a runnable on every replica, leader or not.
-type everyReplica struct{ manager.Runnable }
-
-func (everyReplica) NeedLeaderElection() bool { return false }

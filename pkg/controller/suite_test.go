@@ -9,25 +9,29 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
-	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
-	"github.com/abc-inc/timesheets/pkg/policy"
+	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/service"
+	"github.com/abc-inc/timesheets/pkg/store"
 )
 
 // One kube-apiserver and etcd for the package; every test works in its own
@@ -93,7 +97,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ts-"}}
 	if err := k8sClient.Create(context.Background(), ns); err != nil {
@@ -111,7 +115,7 @@ const (
 )
 
 // newIssuer starts a development authorization server on loopback.
-func newIssuer(t *testing.T) *devissuer.Server {
+func newIssuer(t testing.TB) *devissuer.Server {
 	t.Helper()
 	iss, err := devissuer.New(devissuer.Config{
 		Audience: testAudience,
@@ -129,7 +133,7 @@ func newIssuer(t *testing.T) *devissuer.Server {
 }
 
 // token mints a valid access token of iss carrying scopes.
-func token(t *testing.T, iss *devissuer.Server, scopes ...string) string {
+func token(t testing.TB, iss *devissuer.Server, scopes ...string) string {
 	t.Helper()
 	tok, err := iss.Mint(iss.Claims(testClient, testAudience, scopes))
 	if err != nil {
@@ -158,7 +162,7 @@ func spec(readScope string, issuers ...*devissuer.Server) v1alpha1.ScopePolicySp
 	return s
 }
 
-func createPolicy(t *testing.T, ns, name string, s v1alpha1.ScopePolicySpec) *v1alpha1.ScopePolicy {
+func createPolicy(t testing.TB, ns, name string, s v1alpha1.ScopePolicySpec) *v1alpha1.ScopePolicy {
 	t.Helper()
 	sp := &v1alpha1.ScopePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: s}
 	if err := k8sClient.Create(context.Background(), sp); err != nil {
@@ -169,7 +173,7 @@ func createPolicy(t *testing.T, ns, name string, s v1alpha1.ScopePolicySpec) *v1
 
 // updateSpec replaces the spec, retrying on conflicts, and returns the new
 // generation.
-func updateSpec(t *testing.T, ns, name string, mutate func(*v1alpha1.ScopePolicySpec)) int64 {
+func updateSpec(t testing.TB, ns, name string, mutate func(*v1alpha1.ScopePolicySpec)) int64 {
 	t.Helper()
 	for {
 		var sp v1alpha1.ScopePolicy
@@ -187,7 +191,7 @@ func updateSpec(t *testing.T, ns, name string, mutate func(*v1alpha1.ScopePolicy
 	}
 }
 
-func getPolicy(t *testing.T, ns, name string) *v1alpha1.ScopePolicy {
+func getPolicy(t testing.TB, ns, name string) *v1alpha1.ScopePolicy {
 	t.Helper()
 	var sp v1alpha1.ScopePolicy
 	if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &sp); err != nil {
@@ -198,7 +202,7 @@ func getPolicy(t *testing.T, ns, name string) *v1alpha1.ScopePolicy {
 
 // eventually polls cond every 10ms until it reports true, failing the test
 // with cond's last explanation after timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -215,7 +219,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 
 // waitReady waits for the policy's Ready condition to have status and
 // reason at generation gen, and returns the policy.
-func waitReady(t *testing.T, ns, name string, gen int64, status metav1.ConditionStatus, reason string) *v1alpha1.ScopePolicy {
+func waitReady(t testing.TB, ns, name string, gen int64, status metav1.ConditionStatus, reason string) *v1alpha1.ScopePolicy {
 	t.Helper()
 	var sp *v1alpha1.ScopePolicy
 	eventually(t, 15*time.Second, func() (bool, string) {
@@ -239,12 +243,13 @@ func readyOf(sp *v1alpha1.ScopePolicy) *metav1.Condition {
 	return nil
 }
 
-// replica is one API process: a key store, a holder, the manager and the
-// API server (a manager runnable) guarded by the policy.
+// replica is one API process: the service (key store, policy in force,
+// activator), a manager with the reconcilers, and an API server (a manager
+// runnable) serving the policy's guard in front of a handler that answers 200.
 type replica struct {
-	holder  *policy.Holder
-	keys    *auth.Keys
-	ctrl    *Controller
+	svc     *service.Service
+	mgr     manager.Manager
+	rec     *Reconcilers
 	apiURL  string
 	probe   string // health probe address
 	cancel  context.CancelFunc
@@ -252,60 +257,93 @@ type replica struct {
 	stopped sync.Once
 }
 
-// startReplica runs a manager for ns/name; tweak adjusts the Options.
-func startReplica(t *testing.T, ns, name string, tweak func(*Options)) *replica {
+// Leader election timings of the replicas that elect: a renew deadline of
+// seconds, so a loaded 2-core machine does not lose a lease between two
+// renewals; a release on stop hands over at the next retry anyway.
+const (
+	leaseDuration = 8 * time.Second
+	renewDeadline = 6 * time.Second
+	retryPeriod   = 250 * time.Millisecond
+)
+
+// replicaOptions are the reconcilers' Options and the manager's election
+// settings, as cmd/api sets them from its flags.
+type replicaOptions struct {
+	Options
+	LeaderElection                            bool
+	LeaderElectionID                          string
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+// startReplica runs a manager for ns/name as cmd/api builds it; tweak
+// adjusts the options.
+func startReplica(t testing.TB, ns, name string, tweak func(*replicaOptions)) *replica {
 	t.Helper()
 	logger := testLogger()
-	r := &replica{
-		holder: &policy.Holder{},
-		keys:   auth.NewKeys(auth.KeyOptions{HTTPClient: &http.Client{Timeout: 2 * time.Second}, RetryInterval: 200 * time.Millisecond, Logger: logger}),
-		done:   make(chan error, 1),
-	}
-	t.Cleanup(r.keys.Close)
-
-	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mw := &auth.Middleware{Policy: r.holder, Verifier: auth.NewVerifier(r.keys, 100), Logger: logger, Realm: "test"}
-	addr := make(chan string, 1)
-	api := &server.Server{Name: "api", Addr: "127.0.0.1:0", Handler: mw.Wrap(ok), Logger: logger,
-		ShutdownTimeout: time.Second, Listening: func(a net.Addr) { addr <- a.String() }}
-	r.probe = apitest.FreeAddr(t)
-
-	o := Options{
-		Namespace: ns, Name: name, Holder: r.holder, Keys: r.keys,
-		HealthProbeBindAddress: r.probe, Runnables: []manager.Runnable{api}, Logger: logger,
-		KeyWait: 500 * time.Millisecond, RetryInterval: 200 * time.Millisecond, ResyncInterval: 2 * time.Second,
-		SkipControllerNameValidation: true,
-	}
-	if tweak != nil {
-		tweak(&o)
-	}
-	c, err := New(cfg, o)
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), store.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ctrl = c
+	t.Cleanup(func() { st.Close() })
+	r := &replica{done: make(chan error, 1)}
+	r.svc = service.New(service.Options{Store: st, Logger: logger, Metrics: metrics.New(prometheus.NewRegistry()),
+		Keys:    auth.KeyOptions{HTTPClient: &http.Client{Timeout: 2 * time.Second}, RetryInterval: 200 * time.Millisecond},
+		KeyWait: 500 * time.Millisecond, RetryInterval: 200 * time.Millisecond})
+
+	o := replicaOptions{Options: Options{
+		Namespace: ns, Name: name, Activator: r.svc.Activator, Keys: r.svc.Keys, Logger: logger,
+		RetryInterval: 200 * time.Millisecond, ResyncInterval: 2 * time.Second,
+		SkipControllerNameValidation: true,
+	}}
+	if tweak != nil {
+		tweak(&o)
+	}
+	mo := manager.Options{
+		Scheme: Scheme(), Logger: logr.FromSlogHandler(logger.Handler()),
+		Cache:   CacheOptions(ns, name),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		LeaderElection: o.LeaderElection, LeaderElectionID: o.LeaderElectionID, LeaderElectionNamespace: ns,
+		LeaderElectionResourceLock: "leases", LeaderElectionReleaseOnCancel: true,
+	}
+	if mo.LeaderElectionID == "" {
+		mo.LeaderElectionID = LeaseName(name)
+	}
+	if o.LeaseDuration > 0 {
+		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &o.LeaseDuration, &o.RenewDeadline, &o.RetryPeriod
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mgr = mgr
+	if r.rec, err = SetupWithManager(mgr, o.Options); err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mw := &auth.Middleware{Policy: r.svc.Holder, Verifier: auth.NewVerifier(r.svc.Keys, 100), Logger: logger, Realm: "test"}
+	api, probes := listen(t, mw.Wrap(ok)), listen(t, server.Probes(r.svc.Ready))
+	r.apiURL, r.probe = "http://"+api.Listener.Addr().String(), probes.Listener.Addr().String()
+	for _, run := range []manager.Runnable{api, probes, r.svc} {
+		if err := mgr.Add(run); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- c.Start(ctx) }()
+	go func() { r.done <- mgr.Start(ctx) }()
 	t.Cleanup(r.stop)
-	select {
-	case a := <-addr:
-		r.apiURL = "http://" + a
-	case err := <-r.done:
-		t.Fatalf("manager stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("API server did not start")
-	}
-	// The probe server is another runnable, started beside the API server.
-	eventually(t, 10*time.Second, func() (bool, string) {
-		c, err := net.DialTimeout("tcp", r.probe, time.Second)
-		if err != nil {
-			return false, fmt.Sprintf("probe server not listening: %v", err)
-		}
-		c.Close()
-		return true, ""
-	})
 	return r
+}
+
+// listen is a manager.Server of h on a loopback port of its own.
+func listen(t testing.TB, h http.Handler) *manager.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.Second
+	return &manager.Server{Server: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, Listener: ln, ShutdownTimeout: &timeout}
 }
 
 // stop stops the manager and waits for it.
@@ -323,12 +361,12 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // call sends method path with a bearer token (none when tok is "") and
 // returns the status code.
-func (r *replica) call(t *testing.T, method, path, tok string) int {
+func (r *replica) call(t testing.TB, method, path, tok string) int {
 	t.Helper()
 	return get(t, method, r.apiURL+path, tok)
 }
 
-func get(t *testing.T, method, url, tok string) int {
+func get(t testing.TB, method, url, tok string) int {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -347,7 +385,7 @@ func get(t *testing.T, method, url, tok string) int {
 }
 
 // waitStatus polls the replica until method path with tok answers want.
-func (r *replica) waitStatus(t *testing.T, method, path, tok string, want int) {
+func (r *replica) waitStatus(t testing.TB, method, path, tok string, want int) {
 	t.Helper()
 	eventually(t, 10*time.Second, func() (bool, string) {
 		got := r.call(t, method, path, tok)
@@ -356,14 +394,7 @@ func (r *replica) waitStatus(t *testing.T, method, path, tok string, want int) {
 }
 
 // probeStatus returns the status of GET /healthz or /readyz.
-func (r *replica) probeStatus(t *testing.T, path string) int {
+func (r *replica) probeStatus(t testing.TB, path string) int {
 	t.Helper()
 	return get(t, http.MethodGet, "http://"+r.probe+path, "")
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(p*float64(len(s))+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
 }
