@@ -1,6 +1,6 @@
 // Command devissuer runs the local development authorization server on
 // its own: an Auth0 stand-in issuing client-credentials access tokens for
-// the importer and admin clients and, on loopback, development user tokens
+// the importer, reader and admin clients and, on loopback, development user tokens
 // for built-in test users. Never use it in production.
 package main
 
