@@ -38,10 +38,17 @@ run: ## Run the API on loopback with SQLite and a local development issuer (see 
 generate: controller-gen ## Generate deepcopy code from the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./pkg/apis/...
 
+# The chart cannot read files outside its folder, so make manifests also writes
+# the chart's copies; config/manifests includes config/crd and config/rbac.
+CHART := charts/timesheets
+
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and RBAC from markers.
+manifests: controller-gen ## Generate the CRD and RBAC from markers, and the chart's copies of them.
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=timesheets-api paths=./pkg/controller/... output:rbac:artifacts:config=config/rbac
+	rm -f $(CHART)/files/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
 
 .PHONY: fmt-check
 fmt-check: ## Fail when gofmt would change a file.
@@ -52,9 +59,13 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e,cluster ./test/...
 
+# Every generated file, and every copy of one.
+GENERATED := pkg/apis config/crd config/rbac $(CHART)/files/crds $(CHART)/files/rbac
+
 .PHONY: verify
 verify: generate manifests fmt-check vet ## Fail when generated files are stale.
-	@git diff --exit-code -- pkg/apis config/crd config/rbac || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- $(GENERATED) && test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" || \
+		{ git status --short -- $(GENERATED); echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: postgres
 postgres: ## Install PostgreSQL's server binaries from Debian when absent (tests start their own server).

@@ -7,8 +7,9 @@
 #     and no two objects share kind, namespace and name (no kubeconform offline);
 #   - the pods follow the restricted Pod Security profile, the importer has no
 #     API rights and no token, the API's args match its storage;
-#   - the chart's CRD copy equals config/crd/bases and its Role rules equal
-#     config/rbac/role.yaml (the same for the copies in config/manifests);
+#   - the rendered CRD equals config/crd/bases and the rendered Role's rules equal
+#     config/rbac/role.yaml (the chart's copies of them are written by
+#     make manifests and checked by make verify);
 #   - with monitoring on, the PrometheusRule's alerts each have a summary, a
 #     description and a runbook_url to their README heading, and pass
 #     promtool check rules; the dashboard ConfigMap's JSON parses and each
@@ -21,8 +22,7 @@
 #     every rendered object passes a strict server-side dry run, the ScopePolicy
 #     its CRD's schema and CEL rules, and Pod Security (restricted) warns of nothing.
 #
-# Usage: hack/chart-test.sh           run the tests
-#        hack/chart-test.sh --sync    refresh the copies of the generated CRD and Role, then test
+# Usage: hack/chart-test.sh
 #
 # Helm: $HELM, else bin/helm-v3.22.0, else built with go install into bin/.
 # Needs only Go and Helm; YAML is checked by two small Go programs of this
@@ -36,21 +36,14 @@ helm_version=v3.22.0
 chart=charts/timesheets
 crd_src=config/crd/bases/auth.timesheets.dev_scopepolicies.yaml
 role_src=config/rbac/role.yaml
-crd_copies=("$chart/files/crds/auth.timesheets.dev_scopepolicies.yaml" config/manifests/crd/auth.timesheets.dev_scopepolicies.yaml)
-role_copies=("$chart/files/rbac/role.yaml" config/manifests/rbac/role.yaml)
 
 failures=0
 pass() { printf 'ok    %s\n' "$*"; }
 fail() { printf 'FAIL  %s\n' "$*" >&2; failures=$((failures + 1)); }
 skip() { printf 'skip  %s\n' "$*"; }
 
-if [[ ${1:-} == --sync ]]; then
-	for f in "${crd_copies[@]}"; do cp "$crd_src" "$f" && echo "copied $crd_src -> $f"; done
-	if [[ -f $role_src ]]; then
-		for f in "${role_copies[@]}"; do cp "$role_src" "$f" && echo "copied $role_src -> $f"; done
-	fi
-elif [[ $# -gt 0 ]]; then
-	echo "usage: $0 [--sync]" >&2
+if [[ $# -gt 0 ]]; then
+	echo "usage: $0" >&2
 	exit 2
 fi
 
@@ -77,26 +70,7 @@ trap 'rm -rf "$work"' EXIT
 go build -o "$work/check" ./hack/chartcheck
 check() { "$work/check" "$@"; }
 
-# --- generated files and their copies ---------------------------------------------
-for f in "${crd_copies[@]}"; do
-	if cmp -s "$crd_src" "$f"; then
-		pass "$f equals $crd_src"
-	else
-		fail "$f differs from $crd_src: run 'hack/chart-test.sh --sync' and commit"
-	fi
-done
-if [[ -f $role_src ]]; then
-	for f in "${role_copies[@]}"; do
-		if check rules "$f" "$role_src"; then
-			pass "$f has the rules of $role_src"
-		else
-			fail "$f: rules differ from $role_src: run 'hack/chart-test.sh --sync' and commit"
-		fi
-	done
-else
-	skip "$role_src does not exist yet (make manifests): RBAC parity not checked"
-fi
-
+# --- the values table ---------------------------------------------------------------
 if check values "$chart/values.yaml" "$chart/README.md"; then
 	pass "$chart/README.md lists every value"
 else
