@@ -3,7 +3,8 @@
 # Go module proxy alone: no release tarballs, no git clone.
 #
 #   hack/build-k8s.sh VERSION OUTDIR COMPONENT...
-#   e.g. hack/build-k8s.sh 1.37.2 bin/k8s/1.37.2-linux-amd64 kube-apiserver kubectl
+#   e.g. hack/build-k8s.sh 1.X.Y bin/k8s/1.X.Y-linux-amd64 kube-apiserver kubectl
+#   (hack/tools.mk calls it with K8S_VERSION, the one place the version is set)
 #
 # k8s.io/kubernetes cannot be used as an ordinary dependency: its go.mod
 # requires the staging modules (k8s.io/api, k8s.io/client-go, ...) at v0.0.0 and

@@ -24,7 +24,8 @@
 #
 # Usage: hack/chart-test.sh
 #
-# Helm: $HELM, else bin/helm-v3.22.0, else built with go install into bin/.
+# Helm: $HELM, required (make test passes it; by hand: make helm, then
+# eval "$(make -s print-tool-paths)"): hack/tools.mk alone names its version.
 # Needs only Go and Helm; YAML is checked by two small Go programs of this
 # module, hack/chartcheck and hack/chartserver.
 set -euo pipefail
@@ -32,7 +33,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-helm_version=v3.22.0
 chart=charts/timesheets
 crd_src=config/crd/bases/auth.timesheets.dev_scopepolicies.yaml
 role_src=config/rbac/role.yaml
@@ -48,17 +48,10 @@ if [[ $# -gt 0 ]]; then
 fi
 
 # --- Helm -------------------------------------------------------------------
-HELM=${HELM:-}
-if [[ -z $HELM ]]; then
-	HELM=$root/bin/helm-$helm_version
-	if [[ ! -x $HELM ]]; then
-		echo "building Helm $helm_version into bin/ (about a minute, once)"
-		tmpbin=$(mktemp -d)
-		GOBIN=$tmpbin go install "helm.sh/helm/v3/cmd/helm@$helm_version"
-		mkdir -p "$root/bin"
-		mv "$tmpbin/helm" "$HELM"
-		rmdir "$tmpbin"
-	fi
+if [[ -z ${HELM:-} ]]; then
+	echo "chart-test: HELM is not set: run 'make helm' and then this script through make, or" \
+		"eval \"\$(make -s print-tool-paths)\" first (hack/tools.mk names the Helm version)" >&2
+	exit 2
 fi
 "$HELM" version --short >/dev/null || { echo "cannot run Helm at $HELM" >&2; exit 1; }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Put an etcd server binary into the envtest assets directory.
 #
-#   hack/install-etcd.sh OUTDIR      (e.g. bin/k8s/1.37.2-linux-amd64)
+#   hack/install-etcd.sh OUTDIR      (hack/tools.mk passes KUBEBUILDER_ASSETS)
 #
 # The binary comes from Debian's etcd-server package (the only source of a
 # prebuilt etcd this machine can reach). When /usr/bin/etcd is absent:

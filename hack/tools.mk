@@ -13,8 +13,15 @@ GO ?= go
 
 ## Locations and versions.
 LOCALBIN ?= $(CURDIR)/bin
-# Kubernetes release whose components are built; its staging modules are
-# v0.<minor>.<patch> (1.37.2 <-> k8s.io/* v0.37.2, controller-runtime v0.25.x).
+# The one place the tools' versions are written: the Makefile exports them
+# (and the paths built from them) to the scripts, and `make -s print-tool-paths`
+# prints them for a shell; the scripts and tests have no defaults of their own.
+#
+# Kubernetes release whose components are built. The staging modules of release
+# 1.x.y are v0.x.y, so go.mod's k8s.io/{api,apiextensions-apiserver,apimachinery,
+# client-go} must be v0.37.2 (controller-runtime v0.25.x): envtest then runs the
+# same kube-apiserver release that the client and the API types were built
+# against. Bump both together.
 K8S_VERSION ?= 1.37.2
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s/$(K8S_VERSION)-linux-amd64
 HELM_VERSION ?= v3.22.0
@@ -97,4 +104,4 @@ $(COREDNS):
 # print-tool-paths prints the tools' paths as shell assignments, for scripts.
 .PHONY: print-tool-paths
 print-tool-paths:
-	@echo 'KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) KUBECTL=$(KUBECTL) HELM=$(HELM) COREDNS=$(COREDNS); export KUBEBUILDER_ASSETS KUBECTL HELM COREDNS'
+	@echo 'K8S_VERSION=$(K8S_VERSION) KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) KUBECTL=$(KUBECTL) HELM=$(HELM) COREDNS=$(COREDNS); export K8S_VERSION KUBEBUILDER_ASSETS KUBECTL HELM COREDNS'

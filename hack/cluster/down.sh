@@ -21,7 +21,7 @@ usage() { echo "usage: $0 STATE_DIR" >&2; exit 2; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-assets=${KUBEBUILDER_ASSETS:-$repo/bin/k8s/1.37.2-linux-amd64}
+assets=${KUBEBUILDER_ASSETS:?is not set: run through make (it exports the paths of hack/tools.mk), or eval \"\$(make -s print-tool-paths)\" first}
 bridge=cni0
 isolate_chain=TIMESHEETS-ISOLATE
 cni_network=timesheets-cluster

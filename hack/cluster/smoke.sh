@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 state=$(cd "$1" && pwd)
-assets=${KUBEBUILDER_ASSETS:-$repo/bin/k8s/1.37.2-linux-amd64}
+assets=${KUBEBUILDER_ASSETS:?is not set: run through make (it exports the paths of hack/tools.mk), or eval \"\$(make -s print-tool-paths)\" first}
 wait_seconds=${SMOKE_WAIT_SECONDS:-120}
 kubectl=("$assets/kubectl" --kubeconfig "$state/admin.kubeconfig")
 ns=cluster-smoke

@@ -11,8 +11,10 @@
 # Environment:
 #   KUBEBUILDER_ASSETS  directory with kube-apiserver, kubectl, etcd, kubelet,
 #                       kube-controller-manager, kube-scheduler, kube-proxy
-#                       (default bin/k8s/1.37.2-linux-amd64, `make k8s-cluster-binaries`)
-#   COREDNS             the CoreDNS binary (default bin/coredns-v1.15.0)
+#                       (`make k8s-cluster-binaries`)
+#   COREDNS             the CoreDNS binary (`make coredns`)
+#   Both are required: the Makefile exports them from hack/tools.mk, the one
+#   place that names the versions; outside make, eval "$(make -s print-tool-paths)".
 #   CLUSTER_IMAGES      space-separated docker-archive tarballs to import into
 #                       containerd's k8s.io namespace (e.g. from hack/imagetar)
 #   CLUSTER_WAIT_SECONDS  how long each component may take to come up (default 120)
@@ -32,8 +34,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 start_time=$SECONDS
 
-assets=${KUBEBUILDER_ASSETS:-$repo/bin/k8s/1.37.2-linux-amd64}
-coredns=${COREDNS:-$repo/bin/coredns-v1.15.0}
+assets=${KUBEBUILDER_ASSETS:?is not set: run through make (it exports the paths of hack/tools.mk), or eval \"\$(make -s print-tool-paths)\" first}
+coredns=${COREDNS:?is not set: run through make (it exports the paths of hack/tools.mk), or eval \"\$(make -s print-tool-paths)\" first}
 images=${CLUSTER_IMAGES:-}
 wait_seconds=${CLUSTER_WAIT_SECONDS:-120}
 go=${GO:-go}

@@ -42,7 +42,7 @@ var (
 	repoRoot  string
 )
 
-const k8sVersion = "1.37.2"
+var k8sVersion = strings.TrimSuffix(filepath.Base(os.Getenv("KUBEBUILDER_ASSETS")), "-linux-amd64") // hack/tools.mk K8S_VERSION, via the Makefile
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
