@@ -59,13 +59,23 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e,cluster ./test/...
 
+# values.yaml's "# --" comments are the chart's documentation: helm-docs writes
+# README.md's values table from them (README.md.gotmpl holds the rest), and
+# hack/valuesschema values.schema.json (with the "# @schema" constraints).
+.PHONY: chart-docs
+chart-docs: helm-docs ## Generate the chart's values.schema.json and README values table from values.yaml.
+	$(GO) run ./hack/valuesschema -out $(CHART)/values.schema.json $(CHART)/values.yaml
+	$(HELM_DOCS) --log-level warning --chart-search-root $(CHART) --sort-values-order file \
+		--template-files README.md.gotmpl --output-file README.md
+
 # Every generated file, and every copy of one.
-GENERATED := pkg/apis config/crd config/rbac $(CHART)/files/crds $(CHART)/files/rbac
+GENERATED := pkg/apis config/crd config/rbac $(CHART)/files/crds $(CHART)/files/rbac \
+	$(CHART)/values.schema.json $(CHART)/README.md
 
 .PHONY: verify
-verify: generate manifests fmt-check vet ## Fail when generated files are stale.
+verify: generate manifests chart-docs fmt-check vet ## Fail when generated files are stale.
 	@git diff --exit-code -- $(GENERATED) && test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" || \
-		{ git status --short -- $(GENERATED); echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+		{ git status --short -- $(GENERATED); echo "generated files are stale: run 'make generate manifests chart-docs' and commit"; exit 1; }
 
 .PHONY: postgres
 postgres: ## Install PostgreSQL's server binaries from Debian when absent (tests start their own server).

@@ -29,6 +29,8 @@ HELM_VERSION ?= v3.22.0
 # controller-runtime v0.25 / Kubernetes 1.37.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 COREDNS_VERSION ?= v1.15.0
+# helm-docs writes the chart README's values table from values.yaml's "# --" comments.
+HELM_DOCS_VERSION ?= v1.14.2
 
 ## Binaries.
 KUBE_APISERVER ?= $(KUBEBUILDER_ASSETS)/kube-apiserver
@@ -37,11 +39,12 @@ ETCD ?= $(KUBEBUILDER_ASSETS)/etcd
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS ?= $(LOCALBIN)/coredns-$(COREDNS_VERSION)
+HELM_DOCS ?= $(LOCALBIN)/helm-docs-$(HELM_DOCS_VERSION)
 # The other components of a real single-node cluster, next to the envtest ones.
 K8S_CLUSTER_COMPONENTS ?= kubelet kube-controller-manager kube-scheduler kube-proxy
 
 export LOCALBIN K8S_VERSION KUBEBUILDER_ASSETS HELM CONTROLLER_GEN KUBECTL ETCD \
-	KUBE_APISERVER COREDNS
+	KUBE_APISERVER COREDNS HELM_DOCS
 
 ## Targets.
 .PHONY: test-assets
@@ -56,11 +59,14 @@ controller-gen: $(CONTROLLER_GEN) ## controller-gen (controller-tools).
 .PHONY: coredns
 coredns: $(COREDNS)
 
+.PHONY: helm-docs
+helm-docs: $(HELM_DOCS) ## helm-docs (the chart README's values table).
+
 .PHONY: k8s-cluster-binaries
 k8s-cluster-binaries: test-assets $(addprefix $(KUBEBUILDER_ASSETS)/,$(K8S_CLUSTER_COMPONENTS)) $(COREDNS) ## Everything for a real single-node cluster (built only, never started).
 
 .PHONY: tools
-tools: test-assets helm controller-gen
+tools: test-assets helm controller-gen helm-docs
 
 # Kubernetes components: one static, version-stamped binary each (see
 # hack/build-k8s.sh). kube-apiserver alone takes ~5 minutes from a cold cache;
@@ -101,7 +107,10 @@ $(CONTROLLER_GEN):
 $(COREDNS):
 	$(call go-install-tool,$@,github.com/coredns/coredns,$(COREDNS_VERSION),-ldflags '-s -w')
 
+$(HELM_DOCS):
+	$(call go-install-tool,$@,github.com/norwoodj/helm-docs/cmd/helm-docs,$(HELM_DOCS_VERSION),-ldflags '-s -w')
+
 # print-tool-paths prints the tools' paths as shell assignments, for scripts.
 .PHONY: print-tool-paths
 print-tool-paths:
-	@echo 'K8S_VERSION=$(K8S_VERSION) KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) KUBECTL=$(KUBECTL) HELM=$(HELM) COREDNS=$(COREDNS); export K8S_VERSION KUBEBUILDER_ASSETS KUBECTL HELM COREDNS'
+	@echo 'K8S_VERSION=$(K8S_VERSION) KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) KUBECTL=$(KUBECTL) HELM=$(HELM) COREDNS=$(COREDNS) HELM_DOCS=$(HELM_DOCS); export K8S_VERSION KUBEBUILDER_ASSETS KUBECTL HELM COREDNS HELM_DOCS'
