@@ -42,8 +42,6 @@ var (
 	repoRoot  string
 )
 
-var k8sVersion = strings.TrimSuffix(filepath.Base(os.Getenv("KUBEBUILDER_ASSETS")), "-linux-amd64") // hack/tools.mk K8S_VERSION, via the Makefile
-
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
@@ -55,9 +53,11 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	repoRoot = root
+	// The Makefile sets it from hack/tools.mk, the one place of the version.
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		assets = filepath.Join(root, "bin", "k8s", k8sVersion+"-linux-amd64")
+		fmt.Fprintln(os.Stderr, "FAIL: envtest needs KUBEBUILDER_ASSETS: run `make test`, or eval \"$(make -s print-tool-paths)\" first")
+		return 1
 	}
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
