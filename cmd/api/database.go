@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/abc-inc/timesheets/pkg/backoff"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/store"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
@@ -60,8 +61,9 @@ type pendingStore struct {
 }
 
 func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger, m *metrics.Metrics, fatal chan<- error) {
-	wait := 500 * time.Millisecond
+	retry := backoff.Exponential{Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: backoff.Equal}
 	for attempt := 1; ; attempt++ {
+		wait := retry.Delay(attempt - 1) // jittered, so replicas do not retry in step
 		p.mu.RLock()
 		err := p.err
 		p.mu.RUnlock()
@@ -71,7 +73,6 @@ func (p *pendingStore) open(ctx context.Context, url string, logger *slog.Logger
 			return
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, 30*time.Second)
 
 		st, err := store.Open(ctx, url, store.Options{Logger: logger})
 		if errors.Is(err, timesheets.ErrUnavailable) {

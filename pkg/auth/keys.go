@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/abc-inc/timesheets/pkg/backoff"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/tracing"
@@ -304,12 +304,7 @@ const firstRetry = 500 * time.Millisecond
 // from firstRetry up to maxWait, and a random part ("equal jitter") puts it
 // between half of that and all of it.
 func retryDelay(n int, maxWait time.Duration) time.Duration {
-	d := min(firstRetry, maxWait)
-	for i := 1; i < n && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Exponential{Base: firstRetry, Max: maxWait, Jitter: backoff.Equal}.Delay(n - 1)
 }
 
 // refreshUnknownKID fetches the keys again for a token naming a kid the set

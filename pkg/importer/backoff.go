@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/abc-inc/timesheets/pkg/backoff"
 )
 
 // Backoff spaces out retries: exponential with full jitter (a random wait
@@ -44,17 +45,7 @@ func (b *Backoff) Delay(attempt int) time.Duration {
 	if maxd <= 0 {
 		maxd = DefaultBackoffMax
 	}
-	ceiling := maxd
-	if attempt < 32 {
-		if d := base << attempt; d > 0 && d < maxd {
-			ceiling = d
-		}
-	}
-	j := b.Jitter
-	if j == nil {
-		j = rand.Float64
-	}
-	return time.Duration(j() * float64(ceiling))
+	return backoff.Exponential{Base: base, Max: maxd, Jitter: backoff.Full, Rand: b.Jitter}.Delay(attempt)
 }
 
 // retryable marks an error worth retrying; after is the server's
@@ -97,20 +88,9 @@ func (b *Backoff) retry(ctx context.Context, attempt func() error) error {
 		if b.OnRetry != nil {
 			b.OnRetry(i+1, wait, re.err)
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%w (last error: %v)", err, re.err)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
