@@ -101,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 	fs.BoolVar(&c.AllowHTTPAPI, "allow-http-api", false, "allow a plain http:// --api-url that is not loopback (an in-cluster Service without TLS)")
 	fs.BoolVar(&c.AllowHTTPIssuer, "allow-http-issuer", false, "allow a plain http:// --token-url or --issuer that is not loopback (a development issuer on a private network; the client secret crosses it in clear)")
 	fs.StringVar(&c.TokenURL, "token-url", "", "the authorization server's token endpoint, e.g. https://TENANT.auth0.com/oauth/token")
-	fs.StringVar(&c.Issuer, "issuer", "", "the authorization server's issuer URL, to discover the token endpoint (OIDC discovery) instead of --token-url")
+	fs.StringVar(&c.Issuer, "issuer", "", "the authorization server's issuer URL, exactly as its tokens and discovery document name it (Auth0's ends in /), to discover the token endpoint (OIDC discovery) instead of --token-url")
 	fs.StringVar(&c.Audience, "audience", "", "the API identifier the token is for, e.g. https://timesheets.abc-inc.example/")
 	fs.StringVar(&c.AudienceParam, "audience-param", importer.AudienceParamAudience, "how --audience is sent: audience (Auth0) or resource (RFC 8707)")
 	fs.Var(&scopes, "scope", "scopes to request, space-separated or repeated (default: none requested; the server grants the client's)")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/backoff"
 	"github.com/abc-inc/timesheets/pkg/metrics"
+	"github.com/abc-inc/timesheets/pkg/oidc"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/tracing"
 )
@@ -649,27 +650,21 @@ func noDowngrade(req *http.Request, via []*http.Request) error {
 	return policy.CheckKeyURL(req.URL.String())
 }
 
-// discover finds the JWKS URI in the issuer's OpenID configuration and checks
-// the document is the issuer's own.
+// discover finds the JWKS URI in the issuer's OpenID configuration, which
+// oidc checks is the issuer's own.
 func (ik *IssuerKeys) discover(ctx context.Context) (string, error) {
-	u := strings.TrimSuffix(ik.issuer.URL, "/") + "/.well-known/openid-configuration"
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
+	md, err := (&oidc.Client{HTTPClient: ik.opts.HTTPClient, MaxBytes: maxJWKSBytes}).Discover(ctx, ik.issuer.URL)
+	if err != nil {
+		return "", err
 	}
-	if _, err := ik.getJSON(ctx, u, &doc); err != nil {
-		return "", fmt.Errorf("OIDC discovery: %w", err)
-	}
-	if doc.Issuer != ik.issuer.URL {
-		return "", fmt.Errorf("OIDC discovery at %s names issuer %q, want %q", u, doc.Issuer, ik.issuer.URL)
-	}
-	if doc.JWKSURI == "" {
+	u := oidc.ConfigurationURL(ik.issuer.URL)
+	if md.JWKSURI == "" {
 		return "", fmt.Errorf("OIDC discovery at %s has no jwks_uri", u)
 	}
-	if err := policy.CheckKeyURL(doc.JWKSURI); err != nil {
+	if err := policy.CheckKeyURL(md.JWKSURI); err != nil {
 		return "", fmt.Errorf("OIDC discovery at %s: jwks_uri %w", u, err)
 	}
-	return doc.JWKSURI, nil
+	return md.JWKSURI, nil
 }
 
 // httpStatusError is a response other than 200 OK.

@@ -2,11 +2,10 @@ package importer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/abc-inc/timesheets/pkg/oidc"
 )
 
 // How the API identifier is sent to the token endpoint.
@@ -188,48 +189,44 @@ func stripOAuthPrefix(err error) error {
 }
 
 // discoverTokenURL reads token_endpoint from the issuer's OpenID Provider
-// metadata (OpenID Connect Discovery 1.0 §4; RFC 8414).
+// metadata (OpenID Connect Discovery 1.0 §4; RFC 8414). The document must
+// name the issuer exactly as given (§4.3), trailing "/" included.
 func discoverTokenURL(ctx context.Context, client *http.Client, issuer string, allowHTTP bool, b *Backoff) (string, error) {
 	if b == nil {
 		b = &Backoff{MaxAttempts: DefaultMaxAttempts}
 	}
-	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	var meta struct {
-		Issuer        string `json:"issuer"`
-		TokenEndpoint string `json:"token_endpoint"`
-	}
+	oc := &oidc.Client{HTTPClient: client}
+	var meta *oidc.Metadata
 	err := b.retry(ctx, func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Accept", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return &retryable{err: fmt.Errorf("OIDC discovery: %w", err)}
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			err := fmt.Errorf("OIDC discovery: %s answered %s", u, resp.Status)
-			if retryableStatus(resp.StatusCode) {
-				return &retryable{err: err, after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		var err error
+		meta, err = oc.Discover(ctx, issuer)
+		var status *oidc.StatusError
+		var mismatch *oidc.IssuerMismatchError
+		var noAnswer *url.Error
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &status):
+			if retryableStatus(status.StatusCode) {
+				return &retryable{err: err, after: ParseRetryAfter(status.Header.Get("Retry-After"), time.Now())}
 			}
 			return fmt.Errorf("%w; check --issuer, or give --token-url", err)
+		case errors.As(err, &mismatch):
+			if strings.TrimSuffix(mismatch.Got, "/") == strings.TrimSuffix(mismatch.Want, "/") {
+				return fmt.Errorf("%w; set --issuer to %q", err, mismatch.Got)
+			}
+			return fmt.Errorf("%w; check --issuer", err)
+		case errors.As(err, &noAnswer):
+			return &retryable{err: err}
 		}
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&meta); err != nil {
-			return fmt.Errorf("OIDC discovery: %s: %w", u, err)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	if strings.TrimSuffix(meta.Issuer, "/") != strings.TrimSuffix(issuer, "/") {
-		return "", fmt.Errorf("OIDC discovery: %s names issuer %q, not %q; check --issuer", u, meta.Issuer, issuer)
-	}
+	u := oidc.ConfigurationURL(issuer)
 	if meta.TokenEndpoint == "" {
 		return "", fmt.Errorf("OIDC discovery: %s has no token_endpoint; give --token-url", u)
 	}

@@ -116,6 +116,23 @@ func TestTokenSourceResourceAndDiscovery(t *testing.T) {
 	}
 }
 
+// The discovered issuer must be the configured one exactly (OpenID Connect
+// Discovery 1.0 §4.3): a missing trailing "/" is refused, and the error
+// says what --issuer must be.
+func TestDiscoveryIssuerExact(t *testing.T) {
+	te := newTokenEndpoint(t, 3600)
+	_, err := NewTokenSource(context.Background(), TokenConfig{Issuer: te.URL, Backoff: &Backoff{MaxAttempts: 1}})
+	if err == nil {
+		t.Fatal("discovery accepted an issuer that differs by a trailing slash")
+	}
+	if want := fmt.Sprintf("set --issuer to %q", te.URL+"/"); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %s", err, want)
+	}
+	if te.n.Load() != 0 {
+		t.Fatal("a token was requested after discovery failed")
+	}
+}
+
 func TestTokenErrors(t *testing.T) {
 	te := newTokenEndpoint(t, 3600)
 	ts, _ := NewTokenSource(context.Background(), TokenConfig{TokenURL: te.URL + "/oauth/token", Credentials: Credentials{ClientID: "importer", ClientSecret: "s3cret"}})
