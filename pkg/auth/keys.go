@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
-	"github.com/MicahParks/keyfunc/v3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -198,7 +198,6 @@ type IssuerKeys struct {
 	issuer  policy.Issuer
 	opts    KeyOptions
 	storage jwkset.Storage
-	kf      keyfunc.Keyfunc
 	kids    atomic.Pointer[map[string]struct{}]
 	status  atomic.Pointer[KeyStatus]
 	jwksURI atomic.Pointer[string]
@@ -240,12 +239,10 @@ func (k *Keys) start(is policy.Issuer) *IssuerKeys {
 	k.opts.Metrics.InitIssuer(is.URL)
 	ctx, cancel := context.WithCancel(k.ctx)
 	storage := jwkset.NewMemoryStorage()
-	kf, _ := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
 	ik := &IssuerKeys{
 		issuer:  is,
 		opts:    k.opts,
 		storage: storage,
-		kf:      kf,
 		ctx:     ctx,
 		cancel:  cancel,
 		kick:    make(chan struct{}, 1),
@@ -267,6 +264,25 @@ func (ik *IssuerKeys) Status() KeyStatus { return *ik.status.Load() }
 func (ik *IssuerKeys) HasKID(kid string) bool {
 	_, ok := (*ik.kids.Load())[kid]
 	return ok
+}
+
+// key returns the public key of the JWK kid names, for a token signed with
+// alg: errUnknownKey if the set has no such key, errDisallowedAlg if the JWK
+// names another algorithm (RFC 7517 §4.4: its "alg" is the one algorithm
+// the key is for).
+func (ik *IssuerKeys) key(ctx context.Context, kid, alg string) (any, error) {
+	jwk, err := ik.storage.KeyRead(ctx, kid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnknownKey, err)
+	}
+	if a := jwk.Marshal().ALG; a != "" && a.String() != alg {
+		return nil, errDisallowedAlg
+	}
+	key := jwk.Key()
+	if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+		key = pk.Public() // a JWKS that (wrongly) holds a private key verifies with its public half
+	}
+	return key, nil
 }
 
 // refreshLoop fetches now, then whenever the schedule set by the last fetch

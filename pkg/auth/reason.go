@@ -1,5 +1,5 @@
 // Package auth is the bearer-token middleware of the Timesheets API: it
-// validates JWT access tokens (jwt/v5, keys through keyfunc/v3) against the
+// validates JWT access tokens (jwt/v5, keys through jwkset) against the
 // policy snapshot in force and checks the scopes each route requires. Errors
 // follow RFC 6750. It knows nothing of Kubernetes.
 package auth

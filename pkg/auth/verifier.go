@@ -376,12 +376,9 @@ func (v *Verifier) verify(ctx context.Context, snap *policy.Snapshot, raw string
 		if !ik.HasKID(kid) && !(ik.refreshUnknownKID(ctx) && ik.HasKID(kid)) {
 			return nil, errUnknownKey
 		}
-		key, err := ik.kf.KeyfuncCtx(ctx)(t)
+		key, err := ik.key(ctx, kid, alg)
 		if err != nil {
-			if strings.Contains(err.Error(), `"alg"`) { // the JWK names another algorithm
-				return nil, errDisallowedAlg
-			}
-			return nil, errUnknownKey
+			return nil, err
 		}
 		if !keyFits(alg, key) {
 			return nil, errDisallowedAlg

@@ -3,6 +3,7 @@ package devissuer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
@@ -97,18 +98,35 @@ func getJSON[T any](t testing.TB, u string) (T, *http.Response) {
 	return decode[T](t, resp.Body), resp
 }
 
-// jwksKeyfunc builds a keyfunc from the JWKS the server publishes now.
-func jwksKeyfunc(t testing.TB, s *devissuer.Server) keyfunc.Keyfunc {
+// jwksKeys is a JWKS as a resource server reads it: the key the token's kid
+// names, refused when its "alg" is not the token's (RFC 7517 §4.4).
+type jwksKeys struct{ set jwkset.Storage }
+
+// Keyfunc is a jwt.Keyfunc.
+func (k jwksKeys) Keyfunc(tok *jwt.Token) (any, error) {
+	kid, _ := tok.Header["kid"].(string)
+	jwk, err := k.set.KeyRead(context.Background(), kid)
+	if err != nil {
+		return nil, err
+	}
+	if a := jwk.Marshal().ALG; a != "" && a.String() != tok.Method.Alg() {
+		return nil, fmt.Errorf("the JWK names alg %s, the token %s", a, tok.Method.Alg())
+	}
+	return jwk.Key(), nil
+}
+
+// jwksKeyfunc reads the JWKS the server publishes now.
+func jwksKeyfunc(t testing.TB, s *devissuer.Server) jwksKeys {
 	t.Helper()
 	resp, err := httpClient.Get(s.JWKSURL())
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	raw, err := io.ReadAll(resp.Body)
+	var set jwkset.JWKSMarshal
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&set))
+	st, err := set.ToStorage()
 	require.NoError(t, err)
-	kf, err := keyfunc.NewJWKSetJSON(raw)
-	require.NoError(t, err)
-	return kf
+	return jwksKeys{st}
 }
 
 type accessClaims struct {
