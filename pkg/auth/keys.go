@@ -230,9 +230,45 @@ type KeyStatus struct {
 	Issuer     string
 	JWKSURI    string
 	LastFetch  time.Time // zero: never fetched
-	LastResult string    // "Success", "Truncated: ..." (keys held, some ignored) or a short error
+	LastResult FetchResult
 	KeyCount   int
 	NextFetch  time.Time // when the background refresh fetches again
+}
+
+// FetchOutcome is how the last fetch of an issuer's keys went.
+type FetchOutcome int
+
+const (
+	// FetchPending: no fetch has ended yet (the zero value).
+	FetchPending FetchOutcome = iota
+	// FetchSuccess: the keys the JWKS lists are held.
+	FetchSuccess
+	// FetchTruncated: keys are held, but the JWKS lists more than MaxKeys
+	// and the rest are ignored; the detail says how many.
+	FetchTruncated
+	// FetchError: the fetch failed; the detail is the error, and the keys
+	// held before stay in use.
+	FetchError
+)
+
+// FetchResult is the outcome of the last fetch, with its detail.
+type FetchResult struct {
+	Outcome FetchOutcome
+	Detail  string // what was truncated, or the error; "" otherwise
+}
+
+// String is the result as a ScopePolicy's status shows it (lastFetchResult):
+// "Pending", "Success", "Truncated: " and the detail, or the error.
+func (r FetchResult) String() string {
+	switch r.Outcome {
+	case FetchSuccess:
+		return "Success"
+	case FetchTruncated:
+		return "Truncated: " + r.Detail
+	case FetchError:
+		return r.Detail
+	}
+	return "Pending"
 }
 
 func (k *Keys) start(is policy.Issuer) *IssuerKeys {
@@ -249,7 +285,7 @@ func (k *Keys) start(is policy.Issuer) *IssuerKeys {
 	}
 	empty := map[string]struct{}{}
 	ik.kids.Store(&empty)
-	ik.status.Store(&KeyStatus{Issuer: is.URL, JWKSURI: is.JWKSURI, LastResult: "Pending"})
+	ik.status.Store(&KeyStatus{Issuer: is.URL, JWKSURI: is.JWKSURI})
 	go ik.refreshLoop()
 	return ik
 }
@@ -393,7 +429,7 @@ func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
 		ik.failures++
 		ik.retryAt = now.Add(retryDelay(ik.failures, ik.opts.RetryInterval))
 		ik.next = ik.retryAt
-		st.LastResult = err.Error()
+		st.LastResult = FetchResult{Outcome: FetchError, Detail: err.Error()}
 		ik.opts.Metrics.JWKSRefreshes.WithLabelValues(ik.issuer.URL, metrics.JWKSError).Inc()
 		ik.opts.Logger.Warn("fetching signing keys failed; keeping the keys held", "issuer", ik.issuer.URL, "error", err, "keys", st.KeyCount)
 	} else {
@@ -402,9 +438,10 @@ func (ik *IssuerKeys) run(f *flight, unknownKID bool) {
 		if unknownKID {
 			ik.kidOK = now
 		}
-		result := "Success"
+		result := FetchResult{Outcome: FetchSuccess}
 		if res.listed > res.kept {
-			result = fmt.Sprintf("Truncated: the JWKS lists %d signing keys; only the first %d are used", res.listed, res.kept)
+			result = FetchResult{Outcome: FetchTruncated,
+				Detail: fmt.Sprintf("the JWKS lists %d signing keys; only the first %d are used", res.listed, res.kept)}
 			if result != st.LastResult {
 				ik.opts.Logger.Warn("JWKS lists more signing keys than accepted; the rest are ignored", "issuer", ik.issuer.URL, "listed", res.listed, "used", res.kept)
 			}

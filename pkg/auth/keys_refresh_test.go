@@ -98,7 +98,7 @@ func TestRediscoveryFollowsAMovedJWKS(t *testing.T) {
 			require.Equal(t, before+1, is.discover.Load())
 			st := keys.For(snap.Issuers[0]).Status()
 			require.Equal(t, is.URL+"/keys/v2", st.JWKSURI)
-			require.Equal(t, "Success", st.LastResult)
+			require.Equal(t, "Success", st.LastResult.String())
 		})
 	}
 	t.Run("a failing rediscovery keeps the JWKS URI found before", func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestRediscoveryFollowsAMovedJWKS(t *testing.T) {
 		before := is.requests.Load()
 		require.Eventually(t, func() bool { return is.requests.Load() > before+2 }, 5*time.Second, 10*time.Millisecond)
 		st := keys.For(snap.Issuers[0]).Status()
-		require.Equal(t, "Success", st.LastResult)
+		require.Equal(t, "Success", st.LastResult.String())
 		require.Equal(t, is.jwksURL(), st.JWKSURI)
 	})
 }
@@ -125,7 +125,7 @@ func TestMaxKeysKeepsTheFirst(t *testing.T) {
 	ik := keys.For(snap.Issuers[0])
 	st := ik.Status()
 	require.Equal(t, 3, st.KeyCount)
-	require.Equal(t, "Truncated: the JWKS lists 6 signing keys; only the first 3 are used", st.LastResult)
+	require.Equal(t, "Truncated: the JWKS lists 6 signing keys; only the first 3 are used", st.LastResult.String())
 	for kid, want := range map[string]bool{"ec-1": true, "ec-2": true, "ec-3": true, "ec-4": false, "ec-5": false, "rsa-1": false} {
 		require.Equal(t, want, ik.HasKID(kid), kid)
 	}

@@ -412,7 +412,7 @@ func TestKeys(t *testing.T) {
 			iss := policy.Issuer{URL: srv.URL + "/"}
 			keys := keysAfterFirstFetch(t, time.Hour, []policy.Issuer{iss})
 			st := keys.For(iss).Status()
-			require.Contains(t, st.LastResult, `"http://0.0.0.0:9/jwks.json" must use https`)
+			require.Contains(t, st.LastResult.String(), `"http://0.0.0.0:9/jwks.json" must use https`)
 			require.Error(t, keys.Ready([]policy.Issuer{iss}))
 		})
 	}
@@ -428,7 +428,7 @@ func keysAfterFirstFetch(t *testing.T, retryCap time.Duration, issuers []policy.
 	keys.Sync(issuers)
 	require.Eventually(t, func() bool {
 		for _, is := range issuers {
-			if keys.For(is).Status().LastResult == "Pending" {
+			if keys.For(is).Status().LastResult.Outcome == auth.FetchPending {
 				return false
 			}
 		}

@@ -129,8 +129,8 @@ func missingKeys(keys *auth.Keys, s *policy.Snapshot) string {
 		if where == "" {
 			where = "its OIDC discovery document"
 		}
-		result := st.LastResult
-		if result == "Pending" || result == "" {
+		result := st.LastResult.String()
+		if st.LastResult.Outcome == auth.FetchPending {
 			result = "first fetch still pending"
 		}
 		msgs = append(msgs, fmt.Sprintf("issuer %s has no signing keys from %s (%s)", is.URL, where, result))

@@ -144,9 +144,9 @@ func failingFetches(keys *auth.Keys, s *policy.Snapshot) string {
 		if ik := keys.For(is); ik != nil {
 			st := ik.Status()
 			switch {
-			case st.KeyCount == 0 || st.LastResult == "Success" || st.LastResult == "Pending":
-			case strings.HasPrefix(st.LastResult, "Truncated:"):
-				msgs = append(msgs, fmt.Sprintf("issuer %s: %s", is.URL, strings.TrimSpace(strings.TrimPrefix(st.LastResult, "Truncated:"))))
+			case st.KeyCount == 0 || st.LastResult.Outcome == auth.FetchSuccess || st.LastResult.Outcome == auth.FetchPending:
+			case st.LastResult.Outcome == auth.FetchTruncated:
+				msgs = append(msgs, fmt.Sprintf("issuer %s: %s", is.URL, st.LastResult.Detail))
 			default:
 				msgs = append(msgs, fmt.Sprintf("the last JWKS fetch for issuer %s failed (%s); the %d keys held stay in use",
 					is.URL, st.LastResult, st.KeyCount))
@@ -159,7 +159,7 @@ func failingFetches(keys *auth.Keys, s *policy.Snapshot) string {
 func issuerStatuses(keys *auth.Keys, issuers []policy.Issuer) []v1alpha1.IssuerStatus {
 	var out []v1alpha1.IssuerStatus
 	for _, is := range issuers {
-		s := v1alpha1.IssuerStatus{URL: is.URL, JWKSURI: is.JWKSURI, LastFetchResult: "Pending"}
+		s := v1alpha1.IssuerStatus{URL: is.URL, JWKSURI: is.JWKSURI, LastFetchResult: auth.FetchResult{}.String()}
 		if ik := keys.For(is); ik != nil {
 			ks := ik.Status()
 			if ks.JWKSURI != "" {
@@ -169,7 +169,7 @@ func issuerStatuses(keys *auth.Keys, issuers []policy.Issuer) []v1alpha1.IssuerS
 				t := metav1.NewTime(ks.LastFetch.Truncate(time.Second))
 				s.LastFetchTime = &t
 			}
-			s.LastFetchResult = truncate(ks.LastResult, 512)
+			s.LastFetchResult = truncate(ks.LastResult.String(), 512)
 			s.KeyCount = int32(ks.KeyCount)
 		}
 		out = append(out, s)
