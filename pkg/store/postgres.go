@@ -410,5 +410,8 @@ func pgUnavailable(err error) bool {
 		errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		strings.Contains(err.Error(), "conn closed")
+		// A connection pgconn closed (after a cancelled query, or a lost
+		// socket) says so with ErrConnClosed; a use of a socket closed
+		// under it, with net.ErrClosed.
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, net.ErrClosed)
 }
