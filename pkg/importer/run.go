@@ -238,7 +238,7 @@ func (r *run) upload(ctx context.Context, up *Uploader, b *batch) error {
 	r.c.created.Add(int64(res.Created))
 	r.c.duplicates.Add(int64(res.Duplicates))
 	for _, it := range res.Results {
-		if it.Status == "rejected" && it.Index >= 0 && it.Index < b.n {
+		if it.Status == timesheets.BatchRejected && it.Index >= 0 && it.Index < b.n {
 			r.apiRejected.Add(1)
 			r.reject(b.locs[it.Index], "api", it.Errors)
 		}

@@ -37,22 +37,6 @@ type Uploader struct {
 	UserAgent string
 }
 
-// BatchResult is the API's answer to one upload.
-type BatchResult struct {
-	Created    int          `json:"created"`
-	Duplicates int          `json:"duplicates"`
-	Rejected   int          `json:"rejected"`
-	Results    []ItemResult `json:"results"`
-}
-
-// ItemResult is the outcome of one entry of a batch.
-type ItemResult struct {
-	Index  int                     `json:"index"`
-	Status string                  `json:"status"` // created, duplicate, rejected
-	ID     int64                   `json:"id,omitempty"`
-	Errors []timesheets.FieldError `json:"errors,omitempty"`
-}
-
 // ScopeError is a 403: the client's token lacks a scope the route needs.
 // Retrying cannot help, so the run stops.
 type ScopeError struct {
@@ -91,9 +75,9 @@ const maxResponseBytes = 32 << 20
 
 // Upload sends one batch (a JSON array of n entries). A *BatchError means
 // only this batch failed; any other error means no upload can succeed.
-func (u *Uploader) Upload(ctx context.Context, body []byte, n int) (*BatchResult, error) {
+func (u *Uploader) Upload(ctx context.Context, body []byte, n int) (*timesheets.BatchResponse, error) {
 	var (
-		result    *BatchResult
+		result    *timesheets.BatchResponse
 		refreshed bool
 	)
 	err := u.Backoff.retry(ctx, func() error {
@@ -112,7 +96,7 @@ func (u *Uploader) Upload(ctx context.Context, body []byte, n int) (*BatchResult
 
 // try makes one attempt. again asks for an immediate second attempt with a
 // fresh token after a 401.
-func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool) (_ *BatchResult, again bool, _ error) {
+func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool) (_ *timesheets.BatchResponse, again bool, _ error) {
 	tok, err := u.Tokens.Token()
 	if err != nil {
 		return nil, false, err
@@ -149,7 +133,7 @@ func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool)
 
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		var res BatchResult
+		var res timesheets.BatchResponse
 		if err := json.Unmarshal(data, &res); err != nil {
 			return nil, false, fmt.Errorf("POST %s: the answer is not a batch result: %w", u.Endpoint, err)
 		}

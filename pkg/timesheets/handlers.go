@@ -115,18 +115,6 @@ type (
 		Message string       `json:"message"`
 		Fields  []FieldError `json:"fields,omitempty"`
 	}
-	batchResult struct {
-		Index  int          `json:"index"`
-		Status string       `json:"status"` // created, duplicate, rejected, not_stored
-		ID     int64        `json:"id,omitempty"`
-		Errors []FieldError `json:"errors,omitempty"`
-	}
-	batchBody struct {
-		Created    int           `json:"created"`
-		Duplicates int           `json:"duplicates"`
-		Rejected   int           `json:"rejected"`
-		Results    []batchResult `json:"results"`
-	}
 	listBody struct {
 		Items      []Entry `json:"items"`
 		NextCursor string  `json:"next_cursor,omitempty"`
@@ -342,9 +330,9 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 		return
 	}
 
-	out := batchBody{Results: make([]batchResult, len(raws))}
+	out := BatchResponse{Results: make([]BatchItemResult, len(raws))}
 	reject := func(i int, errs []FieldError) {
-		out.Results[i].Status, out.Results[i].Errors = "rejected", errs
+		out.Results[i].Status, out.Results[i].Errors = BatchRejected, errs
 		out.Rejected++
 	}
 	valid := make([]Entry, 0, len(raws))
@@ -393,10 +381,10 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 		br := &out.Results[validIdx[j]]
 		br.ID = cr.ID
 		if cr.Duplicate {
-			br.Status = "duplicate"
+			br.Status = BatchDuplicate
 			out.Duplicates++
 		} else {
-			br.Status = "created"
+			br.Status = BatchCreated
 			out.Created++
 		}
 	}
@@ -405,10 +393,10 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 
 // notStored marks the valid entries of a refused all_or_nothing batch,
 // so that every result says what became of its entry: nothing was stored.
-func (b *batchBody) notStored() {
+func (b *BatchResponse) notStored() {
 	for i := range b.Results {
 		if b.Results[i].Status == "" {
-			b.Results[i].Status = "not_stored"
+			b.Results[i].Status = BatchNotStored
 		}
 	}
 }
