@@ -30,14 +30,14 @@ func TestJWKAlg(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			before := failures(tc.reason, "GET /timesheets/{id}")
+			before := e.failures(tc.reason, "GET /timesheets/{id}")
 			r := e.call(t, "GET", "/timesheets/1", "Bearer "+e.is.sign(t, tc.method, tc.kid, e.claims("read:timesheets")))
 			require.Equal(t, tc.status, r.status, r.text)
 			if tc.reason == "" {
 				require.Equal(t, "client-1@clients", r.text)
 				return
 			}
-			require.Equal(t, before+1, failures(tc.reason, "GET /timesheets/{id}"))
+			require.Equal(t, before+1, e.failures(tc.reason, "GET /timesheets/{id}"))
 		})
 	}
 }
