@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,35 +18,15 @@ import (
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
-// One PostgreSQL server serves all tests of the package (each test gets its
-// own database); tests that stop the server start their own.
-var shared struct {
-	once sync.Once
-	srv  *pgtest.Server
-	err  error
-}
-
+// One PostgreSQL server serves all tests of the package (pgtest.Database:
+// each test gets its own database); tests that stop the server start their
+// own.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.srv != nil {
-		if err := shared.srv.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "pgtest:", err)
-		}
+	if err := pgtest.CloseShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
 	}
 	os.Exit(code)
-}
-
-// sharedPG returns the package's PostgreSQL server, starting it on first
-// use. It fails the test if PostgreSQL is not installed (or skips it if
-// TIMESHEETS_SKIP_POSTGRES=1).
-func sharedPG(t testing.TB) *pgtest.Server {
-	t.Helper()
-	pgtest.Require(t)
-	shared.once.Do(func() { shared.srv, shared.err = pgtest.NewServer() })
-	if shared.err != nil {
-		t.Fatalf("pgtest: %v", shared.err)
-	}
-	return shared.srv
 }
 
 // engine is one storage engine the conformance suite runs against.
@@ -102,7 +81,7 @@ var engines = []engine{
 	},
 	{
 		name:   "postgres",
-		newURL: func(t testing.TB) string { return sharedPG(t).NewDatabase(t) },
+		newURL: pgtest.Database,
 		blockWrites: func(t testing.TB, url string) func() {
 			ctx := context.Background()
 			c, err := pgx.Connect(ctx, url)

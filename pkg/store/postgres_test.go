@@ -48,7 +48,7 @@ func TestPostgresIDsVisibleInOrder(t *testing.T) {
 }
 
 func idOrderScenario(t *testing.T, unordered bool) (skipped []int64, bWaited bool) {
-	url := sharedPG(t).NewDatabase(t)
+	url := pgtest.Database(t)
 	a, b, reader := openPG(t, url, Options{}), openPG(t, url, Options{}), openPG(t, url, Options{})
 	a.unorderedIDs, b.unorderedIDs = unordered, unordered
 	paused, resume := make(chan struct{}), make(chan struct{})
@@ -61,12 +61,17 @@ func idOrderScenario(t *testing.T, unordered bool) (skipped []int64, bWaited boo
 	go func() { _, err := a.Create(ctx, []timesheets.Entry{dayEntry(1)}); errA <- err }()
 	<-paused // A holds its id, uncommitted
 	go func() { _, err := b.Create(ctx, []timesheets.Entry{dayEntry(2)}); errB <- err }()
+	// B either commits or waits for a lock A holds: poll for whichever
+	// comes first, rather than giving B a fixed time.
 	bDone := false
-	select {
-	case err := <-errB:
-		require.NoError(t, err)
-		bDone = true
-	case <-time.After(500 * time.Millisecond):
+	for waiting := false; !bDone && !waiting; {
+		select {
+		case err := <-errB:
+			require.NoError(t, err)
+			bDone = true
+		case <-time.After(2 * time.Millisecond):
+			waiting = lockWaiters(t, reader) > 0
+		}
 	}
 
 	// Page to the end now, then continue from the cursor once A committed.
@@ -89,12 +94,33 @@ func idOrderScenario(t *testing.T, unordered bool) (skipped []int64, bWaited boo
 	return skipped, !bDone
 }
 
+// lockWaiters counts the sessions of st's database waiting for a lock.
+func lockWaiters(t testing.TB, st *pgStore) int {
+	t.Helper()
+	var n int
+	require.NoError(t, st.pool.QueryRow(ctxT(t),
+		"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&n))
+	return n
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestPostgresDuplicatesWithoutLock uploads the same batch through two
 // stores at once with the id-order lock switched off, so that the two
 // INSERTs really race: ON CONFLICT makes the second wait for the first, and
 // the duplicate lookup that follows sees the row the first committed.
 func TestPostgresDuplicatesWithoutLock(t *testing.T) {
-	url := sharedPG(t).NewDatabase(t)
+	url := pgtest.Database(t)
 	a, b := openPG(t, url, Options{}), openPG(t, url, Options{})
 	a.unorderedIDs, b.unorderedIDs = true, true
 	for round := range 10 {
@@ -122,7 +148,7 @@ func TestPostgresDuplicatesWithoutLock(t *testing.T) {
 // database, as replicas starting together do: all succeed and each
 // migration is applied once.
 func TestPostgresConcurrentMigrations(t *testing.T) {
-	url := sharedPG(t).NewDatabase(t)
+	url := pgtest.Database(t)
 	const n = 6
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -208,7 +234,7 @@ func TestPostgresOutage(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, 30*time.Second, "the load succeeds before the outage", func() bool { return ok.Load() >= 10 })
 
 	require.NoError(t, srv.Stop())
 	okAtStop := ok.Load()
@@ -225,17 +251,14 @@ func TestPostgresOutage(t *testing.T) {
 	assert.True(t, isUnavailable(st.Ping(ctx)), "ping")
 	_, err = Open(ctx, url, o)
 	assert.True(t, isUnavailable(err), "open while down: %v", err)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, 30*time.Second, "the load sees the outage", func() bool { return unavail.Load() >= 3 })
 
 	require.NoError(t, srv.Start())
-	deadline := time.Now().Add(30 * time.Second)
-	for st.Ping(ctx) != nil {
-		require.True(t, time.Now().Before(deadline), "the store did not recover within 30s")
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "the store recovers", func() bool { return st.Ping(ctx) == nil })
 	res := mustCreate(t, st, ext(dayEntry(3), "jira", "O-1"), dayEntry(4))
 	assert.Equal(t, timesheets.CreateResult{ID: before[0].ID, Duplicate: true}, res[0], "data from before the outage")
-	time.Sleep(300 * time.Millisecond)
+	okAtRecovery := ok.Load()
+	waitFor(t, 30*time.Second, "the load recovers", func() bool { return ok.Load() >= okAtRecovery+10 })
 	stopLoad()
 	wg.Wait()
 	close(otherErrs)
@@ -250,7 +273,7 @@ func TestPostgresOutage(t *testing.T) {
 // TestPostgresSessionSettings checks what every pooled connection is
 // configured with.
 func TestPostgresSessionSettings(t *testing.T) {
-	st := openPG(t, sharedPG(t).NewDatabase(t), Options{StatementTimeout: 1234 * time.Millisecond})
+	st := openPG(t, pgtest.Database(t), Options{StatementTimeout: 1234 * time.Millisecond})
 	var timeout, app string
 	require.NoError(t, st.pool.QueryRow(ctxT(t), "SELECT current_setting('statement_timeout'), current_setting('application_name')").Scan(&timeout, &app))
 	assert.Equal(t, "1234ms", timeout)
@@ -258,7 +281,7 @@ func TestPostgresSessionSettings(t *testing.T) {
 	assert.Equal(t, int32(DefaultPostgresMaxConns), st.pool.Config().MaxConns)
 
 	// Pool size: Options, else the URL's pool_max_conns, else the default.
-	url := sharedPG(t).NewDatabase(t)
+	url := pgtest.Database(t)
 	assert.Equal(t, int32(3), openPG(t, url+"&pool_max_conns=3", Options{}).pool.Config().MaxConns)
 	assert.Equal(t, int32(5), openPG(t, url+"&pool_max_conns=3", Options{MaxConns: 5}).pool.Config().MaxConns)
 

@@ -3,6 +3,11 @@
 // trusting local connections. Servers can be stopped and started again, to
 // test how clients ride out a database outage.
 //
+// Most tests need only a database of their own: Database gives each test a
+// fresh one on the one server the test binary shares (Shared), which the
+// binary's TestMain closes with CloseShared. A test that stops or kills the
+// server starts its own with New.
+//
 // The server binaries come from $TIMESHEETS_PG_BIN, else the newest
 // /usr/lib/postgresql/*/bin (Debian's layout), else $PATH. Without them Start
 // fails the test and says to run `make postgres` (hack/postgres.sh), unless
@@ -52,9 +57,10 @@ type Server struct {
 	port int
 	cred *syscall.Credential // nil: run as the current user
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited
+	shared bool          // the binary's shared server: Stop refuses
 
 	dbSeq atomic.Int64
 }
@@ -117,6 +123,12 @@ func NewServer() (*Server, error) {
 		return nil, err
 	}
 	// Another process may take the port between choosing and binding it.
+	// PostgreSQL cannot choose a port itself (port 0 is invalid) nor take a
+	// listening socket from its parent, and it reports the conflict only
+	// as text, in its log and exit status 1 ("could not bind IPv4 address
+	// ...: Address already in use"): there is no typed error to match, so
+	// the text is. (A Unix socket would avoid the port, but clients, the
+	// API included, reach PostgreSQL over TCP, and the tests should too.)
 	for try := 0; ; try++ {
 		if s.port, err = freePort(); err != nil {
 			break
@@ -130,6 +142,66 @@ func NewServer() (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// The test binary's shared server.
+var shared struct {
+	mu  sync.Mutex
+	srv *Server
+	err error // of the first start, reported to every caller
+}
+
+// Shared returns the server the test binary shares, starting it on first
+// use. Tests must not stop it (Stop refuses): one that does starts its own
+// with New. The binary's TestMain calls CloseShared after m.Run.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	Require(t)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil && shared.err == nil {
+		shared.srv, shared.err = NewServer()
+		if shared.err == nil {
+			shared.srv.shared = true
+		}
+	}
+	if shared.err != nil {
+		t.Fatalf("pgtest: %v", shared.err)
+	}
+	return shared.srv
+}
+
+// Database returns the URL of a fresh, empty database on the shared server,
+// dropped at the end of the test.
+func Database(t testing.TB) string {
+	t.Helper()
+	s := Shared(t)
+	u, name := s.newDatabase(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// FORCE: a test's own cleanups may not have closed every connection.
+		if err := s.exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return u
+}
+
+// CloseShared stops the shared server, if one was started, and removes its
+// files. TestMain calls it after m.Run.
+func CloseShared() error {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil {
+		return nil
+	}
+	s := shared.srv
+	shared.srv, shared.err = nil, errors.New("the shared server was closed")
+	s.mu.Lock()
+	s.shared = false
+	s.mu.Unlock()
+	return s.Close()
 }
 
 // binDir finds the directory of the PostgreSQL server binaries.
@@ -217,28 +289,45 @@ func (s *Server) DatabaseURL(name string) string {
 // CreateDatabase creates a new, empty database and returns its URL, so
 // that tests sharing a server do not see each other's data.
 func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("test_%d_%d", os.Getpid(), s.dbSeq.Add(1))
+	u, _, err := s.createDatabase(ctx)
+	return u, err
+}
+
+func (s *Server) createDatabase(ctx context.Context) (url, name string, err error) {
+	name = fmt.Sprintf("test_%d_%d", os.Getpid(), s.dbSeq.Add(1))
+	if err := s.exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", "", err
+	}
+	return s.DatabaseURL(name), name, nil
+}
+
+// exec runs one statement in the "postgres" database.
+func (s *Server) exec(ctx context.Context, sql string) error {
 	conn, err := pgx.Connect(ctx, s.URL())
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", err
-	}
-	return s.DatabaseURL(name), nil
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 // NewDatabase is CreateDatabase for a test; it fails the test on error.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
+	u, _ := s.newDatabase(t)
+	return u
+}
+
+func (s *Server) newDatabase(t testing.TB) (url, name string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	u, err := s.CreateDatabase(ctx)
+	u, name, err := s.createDatabase(ctx)
 	if err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
-	return u
+	return u, name
 }
 
 // Start starts the server (again, after Stop) and waits until it accepts
@@ -267,6 +356,10 @@ func (s *Server) Start() error {
 		"-c", "logging_collector=off",
 		"-c", "log_min_messages=warning",
 		"-c", "max_wal_size=1GB",
+		// Throwaway data: no flushes to disk. A test stops the server
+		// (cleanly) but never crashes the machine under it.
+		"-c", "fsync=off",
+		"-c", "full_page_writes=off",
 	)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -314,6 +407,9 @@ func (s *Server) logSince(off int64) string {
 func (s *Server) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.shared {
+		return errors.New("pgtest: the shared server is not to be stopped: start a server of the test's own with New")
+	}
 	return s.stopLocked()
 }
 
@@ -341,6 +437,12 @@ func (s *Server) stopLocked() error {
 
 // Close stops the server and removes its files.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	isShared := s.shared
+	s.mu.Unlock()
+	if isShared {
+		return errors.New("pgtest: the shared server is closed by CloseShared, in TestMain")
+	}
 	err := s.Stop()
 	return errors.Join(err, os.RemoveAll(s.dir))
 }

@@ -2,6 +2,8 @@ package pgtest_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -57,4 +59,45 @@ func TestStart(t *testing.T) {
 		t.Fatal("query succeeded after stop")
 	}
 	stop() // idempotent
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := pgtest.CloseShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// TestShared: tests of one binary share one server, each with a database
+// of its own, dropped when the test ends; the shared server cannot be
+// stopped from under the other tests.
+func TestShared(t *testing.T) {
+	var first string
+	t.Run("first", func(t *testing.T) {
+		first = pgtest.Database(t)
+		if db, err := query(t, first); err != nil || db == "postgres" {
+			t.Fatalf("database: %q, %v", db, err)
+		}
+	})
+	if _, err := query(t, first); err == nil {
+		t.Fatal("the first test's database outlived the test")
+	}
+	second := pgtest.Database(t)
+	if second == first {
+		t.Fatal("two tests got the same database")
+	}
+	if _, err := query(t, second); err != nil {
+		t.Fatal(err)
+	}
+	if pgtest.Shared(t) != pgtest.Shared(t) {
+		t.Fatal("two shared servers")
+	}
+	if err := pgtest.Shared(t).Stop(); err == nil {
+		t.Fatal("the shared server stopped")
+	}
+	if _, err := query(t, second); err != nil {
+		t.Fatalf("after the refused stop: %v", err)
+	}
 }
