@@ -1,25 +1,28 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
-	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
@@ -31,8 +34,7 @@ import (
 // killed (SIGKILL) while a large batch is in flight; a batch is all or
 // nothing, and the killed replica starts again.
 func TestTwoProcessesOnePostgres(t *testing.T) {
-	pg := pgtest.New(t)
-	dbURL := pg.NewDatabase(t)
+	dbURL := pgtest.Database(t)
 	is := newDevIssuer(t)
 	bin, policyFile := buildAPI(t, is)
 
@@ -71,24 +73,50 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 
 	t.Run("a process killed mid-batch leaves all of the batch or none", func(t *testing.T) {
 		const n = 5000 // the largest batch; about 150 ms of inserts here
+		db := dbConn(t, dbURL)
+		// The moments of the kill, each a condition polled for rather than
+		// a time after the upload began: the request is sent (the batch is
+		// being read and checked), the batch's transaction has written
+		// rows, and it has been writing for a while (deeper in the batch).
+		// If the upload finishes first, the kill comes after it.
+		moments := []struct {
+			name string
+			cond func(wrote bool) bool
+		}{
+			{"request sent", func(wrote bool) bool { return wrote }},
+			{"transaction writing", func(bool) bool { return writingFor(t, db) >= 0 }},
+			{"transaction writing for 40ms", func(bool) bool { return writingFor(t, db) >= 40*time.Millisecond }},
+			{"transaction writing for 90ms", func(bool) bool { return writingFor(t, db) >= 90*time.Millisecond }},
+		}
 		interrupted := 0
-		for i, delay := range []time.Duration{5 * time.Millisecond, 40 * time.Millisecond, 90 * time.Millisecond, 150 * time.Millisecond} {
+		for i, moment := range moments {
 			source := fmt.Sprintf("kill-%d", i)
 			done := make(chan error, 1)
+			var wrote atomic.Bool
 			victim, batch := a, uploadBatch(source, n)
 			go func() {
-				_, _, err := victim.upload(importer, batch)
+				_, _, err := victim.uploadTraced(importer, batch, func() { wrote.Store(true) })
 				done <- err
 			}()
-			time.Sleep(delay)
+			var err error
+			finished := false
+			for !finished && !moment.cond(wrote.Load()) {
+				select {
+				case err = <-done:
+					finished = true
+				case <-time.After(time.Millisecond):
+				}
+			}
 			a.kill(t)
-			err := <-done
+			if !finished {
+				err = <-done
+			}
 			if err != nil {
 				interrupted++ // the response never came: the kill hit the request
 			}
 			got := b.countSource(t, reader, source)
-			require.Contains(t, []int{0, n}, got, "kill after %s: %d of %d entries stored", delay, got, n)
-			t.Logf("kill after %s: %d of %d stored (client: %v)", delay, got, n, err)
+			require.Contains(t, []int{0, n}, got, "kill at %s: %d of %d entries stored", moment.name, got, n)
+			t.Logf("kill at %s: %d of %d stored (client: %v)", moment.name, got, n, err)
 			// The client retries through the other replica: everything lands once.
 			status, body, err := b.upload(importer, uploadBatch(source, n))
 			require.NoError(t, err)
@@ -103,10 +131,34 @@ func TestTwoProcessesOnePostgres(t *testing.T) {
 }
 
 type process struct {
-	cmd              *exec.Cmd
-	apiURL, probeURL string
-	out              syncbuf.Buffer // stdout and stderr
-	waited           chan struct{}
+	cmd                          *exec.Cmd
+	apiURL, probeURL, metricsURL string         // http://ADDRESS, as the process reported it bound
+	out                          syncbuf.Buffer // stdout and stderr
+	waited                       chan struct{}
+}
+
+// dbConn connects to the database at url for the test's own queries.
+func dbConn(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// writingFor is how long the oldest open transaction in db that has
+// written (a batch being inserted) has been open, or -1 if none is.
+func writingFor(t *testing.T, db *pgx.Conn) time.Duration {
+	t.Helper()
+	var us int64
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start) * 1e6), -1)::bigint
+		FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()`).Scan(&us))
+	if us < 0 {
+		return -1
+	}
+	return time.Duration(us) * time.Microsecond
 }
 
 // TestProbesWhileDatabaseDown runs the binary before its database is up:
@@ -114,7 +166,7 @@ type process struct {
 // and /readyz 503 naming the database; API calls get 503 with Retry-After.
 // Once the database starts, the same process becomes ready and serves.
 func TestProbesWhileDatabaseDown(t *testing.T) {
-	pg := pgtest.New(t)
+	pg := pgtest.New(t) // its own server: the test stops it
 	dbURL := pg.NewDatabase(t)
 	require.NoError(t, pg.Stop())
 	is := newDevIssuer(t)
@@ -195,22 +247,19 @@ func TestHTTPS(t *testing.T) {
 	_, otherKey, _, err := devissuer.ThrowawayCert("127.0.0.1")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(keyFile, otherKey, 0o600))
-	out, err := exec.Command(bin, "--policy-file", policyFile, "--database-url", dbURL, "--listen-address", apitest.FreeAddr(t),
+	out, err := exec.Command(bin, "--policy-file", policyFile, "--database-url", dbURL, "--listen-address", "127.0.0.1:0",
 		"--tls-cert-file", certFile, "--tls-key-file", keyFile).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "private key does not match public key")
 	require.Contains(t, string(out), keyFile)
 }
 
-// buildAPI builds the binary and writes the sample policy for issuer is.
+// buildAPI returns the api binary (apiBinary: built once a run, by the
+// test build itself) and writes the sample policy for issuer is.
 func buildAPI(t *testing.T, is *devissuer.Server) (bin, policyFile string) {
 	t.Helper()
 	dir := t.TempDir()
-	bin = filepath.Join(dir, "api")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin = apiBinary(t)
 
 	sp := v1alpha1.ScopePolicy{TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ScopePolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: "timesheets"}, Spec: policy.Sample(is.Issuer(), devAudience)}
@@ -221,14 +270,25 @@ func buildAPI(t *testing.T, is *devissuer.Server) (bin, policyFile string) {
 	return bin, policyFile
 }
 
-// startProcess runs the API binary on free loopback ports.
+// startProcess runs the API binary on loopback ports of its own choosing
+// and returns once it has reported every address it listens on.
 func startProcess(t *testing.T, bin, policyFile, dbURL string, extraArgs ...string) *process {
 	t.Helper()
-	api, probe, metrics := apitest.FreeAddr(t), apitest.FreeAddr(t), apitest.FreeAddr(t)
-	cmd := exec.Command(bin, append([]string{"--policy-file", policyFile, "--listen-address", api,
-		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn"}, extraArgs...)...)
+	p := launch(t, bin, policyFile, dbURL, extraArgs...)
+	p.awaitAddresses(t)
+	return p
+}
+
+// launch is startProcess without waiting for the addresses: the process
+// is starting up when it returns; awaitAddresses fills them in.
+func launch(t *testing.T, bin, policyFile, dbURL string, extraArgs ...string) *process {
+	t.Helper()
+	// Port 0: each server binds a free port and logs it ("serving"), so no
+	// port is chosen here and released for another process to take.
+	cmd := exec.Command(bin, append([]string{"--policy-file", policyFile, "--listen-address", "127.0.0.1:0",
+		"--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "127.0.0.1:0", "--log-level", "info"}, extraArgs...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
-	p := &process{cmd: cmd, apiURL: "http://" + api, probeURL: "http://" + probe, waited: make(chan struct{})}
+	p := &process{cmd: cmd, waited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	require.NoError(t, cmd.Start())
 	go func() { _ = cmd.Wait(); close(p.waited) }()
@@ -236,10 +296,47 @@ func startProcess(t *testing.T, bin, policyFile, dbURL string, extraArgs ...stri
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-p.waited
 		if t.Failed() {
-			t.Logf("api %s output:\n%s", api, p.out.String())
+			t.Logf("api %s (pid %d) output:\n%s", p.apiURL, cmd.Process.Pid, p.out.String())
 		}
 	})
 	return p
+}
+
+// awaitAddresses waits until the process has logged the address of each
+// of its servers (pkg/server: {"msg":"serving","server":NAME,"address":ADDR}).
+func (p *process) awaitAddresses(t *testing.T) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		addrs := servingAddresses(p.out.String())
+		if api, probes, metrics := addrs["api"], addrs["probes"], addrs["metrics"]; api != "" && probes != "" && metrics != "" {
+			p.apiURL, p.probeURL, p.metricsURL = "http://"+api, "http://"+probes, "http://"+metrics
+			return
+		}
+		select {
+		case <-p.waited:
+			t.Fatalf("the api exited before listening:\n%s", &p.out)
+		case <-deadline:
+			t.Fatalf("the api reported no address of its servers within 30s:\n%s", &p.out)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// servingAddresses reads the "serving" records of a JSON log: server name
+// to bound address.
+func servingAddresses(log string) map[string]string {
+	addrs := map[string]string{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"msg":"serving"`) {
+			continue
+		}
+		var rec struct{ Msg, Server, Address string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
+			addrs[rec.Server] = rec.Address
+		}
+	}
+	return addrs
 }
 
 func (p *process) waitReady(t *testing.T) {
@@ -262,9 +359,20 @@ func (p *process) kill(t *testing.T) {
 }
 
 func (p *process) upload(token, batch string) (int, map[string]any, error) {
+	return p.uploadTraced(token, batch, nil)
+}
+
+// uploadTraced is upload calling wrote, if not nil, once the whole request
+// is written.
+func (p *process) uploadTraced(token, batch string, wrote func()) (int, map[string]any, error) {
 	req, err := http.NewRequest(http.MethodPost, p.apiURL+"/timesheets/upload", strings.NewReader(batch))
 	if err != nil {
 		return 0, nil, err
+	}
+	if wrote != nil {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { wrote() },
+		}))
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", jsonType)
