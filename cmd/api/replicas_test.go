@@ -13,14 +13,14 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
+	"github.com/abc-inc/timesheets/pkg/syncbuf"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
 // TestReplicasShareOnePostgres runs two API replicas, each with its own
 // connection pool, on one PostgreSQL database and races them.
 func TestReplicasShareOnePostgres(t *testing.T) {
-	pg := pgtest.New(t)
-	dbURL := pg.NewDatabase(t)
+	dbURL := pgtest.Database(t)
 	is := newDevIssuer(t)
 	a, b := newStackWith(t, true, dbURL, is), newStackWith(t, true, dbURL, is)
 	importer, admin := a.token(t, "importer"), a.token(t, "admin")
@@ -115,20 +115,23 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 // an outage mid-run answers 503 with Retry-After, and the same process
 // recovers when the database is back.
 func TestDatabaseDownAtStart(t *testing.T) {
-	pg := pgtest.New(t)
+	pg := pgtest.New(t) // its own server: the test stops it
 	dbURL := pg.NewDatabase(t)
 	require.NoError(t, pg.Stop())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	st, fatal, err := openStore(ctx, dbURL, slog.New(slog.DiscardHandler), metrics.Discard())
+	var log syncbuf.Buffer
+	st, fatal, err := openStore(ctx, dbURL, slog.New(slog.NewJSONHandler(&log, nil)), metrics.Discard())
 	require.NoError(t, err, "an unavailable database is waited for, not an error")
 	defer st.Close()
 	require.ErrorIs(t, st.Ping(ctx), timesheets.ErrUnavailable)
 	require.ErrorContains(t, st.Ping(ctx), "database not open yet")
 	_, err = st.Get(ctx, 1)
 	require.ErrorIs(t, err, timesheets.ErrUnavailable)
-	time.Sleep(700 * time.Millisecond) // past the first retry: still waiting
+	// Past the first retry (its failure logs attempt 2): still waiting.
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), `"attempt":2`) }, 20*time.Second, 10*time.Millisecond,
+		"no second attempt logged:\n%s", &log)
 	require.ErrorIs(t, st.Ping(ctx), timesheets.ErrUnavailable)
 	require.NoError(t, pg.Start())
 	require.Eventually(t, func() bool { return st.Ping(ctx) == nil }, 20*time.Second, 50*time.Millisecond)
