@@ -131,16 +131,32 @@ func TestPolicyFileEditDuringStartUp(t *testing.T) {
 	importer := minter.token(t, "importer")
 	tightened := policy.Sample(is.Issuer(), devAudience)
 	tightened.Routes[1].Scopes = []string{"create:timesheets"} // POST /timesheets/upload
-	for i := range 3 {
+	// The moments of the edit, each a record in the process's log rather
+	// than a time after the start: none yet (the process is starting), the
+	// first server listening (the initial load proposed, the watcher
+	// starting), the initial policy in force.
+	moments := []struct{ name, record string }{
+		{"at start", ""},
+		{"once a server listens", `"msg":"serving"`},
+		{"once the initial policy is in force", `"msg":"policy in force"`},
+	}
+	for i, moment := range moments {
 		writePolicy(t, policyFile, policy.Sample(is.Issuer(), devAudience))
-		p := startProcess(t, bin, policyFile, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"))
-		time.Sleep(time.Duration(i*100) * time.Millisecond)
+		p := launch(t, bin, policyFile, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"))
+		if moment.record != "" {
+			require.Eventually(t, func() bool { return strings.Contains(p.out.String(), moment.record) },
+				30*time.Second, time.Millisecond, "run %d: no %s record:\n%s", i, moment.record, &p.out)
+		}
 		writePolicy(t, policyFile, tightened)
+		p.awaitAddresses(t)
 		p.waitReady(t)
 		require.Eventually(t, func() bool {
 			return p.status(t, "POST", "/timesheets/upload", importer) == http.StatusForbidden
-		}, 10*time.Second, 50*time.Millisecond, "run %d: the edit made during start-up was lost", i)
-		time.Sleep(1500 * time.Millisecond) // past the next poll: nothing older comes back
+		}, 10*time.Second, 50*time.Millisecond, "run %d (edit %s): the edit made during start-up was lost", i, moment.name)
+		// Past the next poll (every second): nothing older comes back. This
+		// waits for something not to happen; a poll that finds the file
+		// unchanged leaves no trace to wait for, so the wait is a time.
+		time.Sleep(1500 * time.Millisecond)
 		require.Equal(t, http.StatusForbidden, p.status(t, "POST", "/timesheets/upload", importer), "run %d", i)
 	}
 }
