@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -346,15 +345,17 @@ func TestLifecycle(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Start(ctx) }()
-		time.Sleep(20 * time.Millisecond)
-		err := s.Start(ctx)
-		if err == nil || !strings.Contains(err.Error(), "twice") {
-			// the goroutine may have been second; then its Start failed
-			err = errors.Join(err, <-done)
-			cancel()
-			require.ErrorContains(t, err, "twice")
-			return
-		}
+		// The first Start serves once it answers (the port is bound from New,
+		// so only an answer shows that Start runs).
+		require.Eventually(t, func() bool {
+			resp, err := http.Get(s.JWKSURL())
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		}, 5*time.Second, time.Millisecond, "the first Start never served")
+		require.ErrorContains(t, s.Start(ctx), "twice")
 		cancel()
 		require.NoError(t, <-done)
 	})
