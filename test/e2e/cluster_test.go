@@ -35,7 +35,9 @@ const podUID = 65532
 
 // TestClusterScenario runs the chart as users install it, on a real node
 // (hack/e2e-cluster.sh starts it): pods under the restricted profile, the
-// API Ready through its probes, the CronJob firing by itself every minute.
+// API Ready through its probes, the CronJob firing by itself; the runs after
+// the first are Jobs made from the CronJob (kubectl create job --from), as an
+// operator starts one, rather than waits for minute boundaries.
 func TestClusterScenario(t *testing.T) {
 	started := time.Now()
 	phase := phases(t)
@@ -128,31 +130,56 @@ func TestClusterScenario(t *testing.T) {
 
 	// 4. The CronJob fires by itself; the second run creates nothing.
 	var logs strings.Builder
-	next := func(since time.Time, wantExit int32) string {
-		out := nextImporterRun(t, ctx, kubeconfig, c, ns, since, wantExit)
+	record := func(out string) string {
 		logs.WriteString(out)
 		return out
 	}
+	cron := cronJob(t, ctx, c, ns)
+	runs := 0
+	// run starts a Job from the CronJob, as `kubectl create job --from`
+	// does, and returns its log once it has finished.
+	run := func(wantExit int32, onCreated func(batchv1.Job)) string {
+		runs++
+		name := fmt.Sprintf("%s-%d", cron.Name, runs)
+		kubectl(t, kubeconfig, "create", "job", "-n", ns, name, "--from=cronjob/"+cron.Name)
+		if onCreated != nil {
+			var job batchv1.Job
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &job); err != nil {
+				t.Fatalf("job %s: %v", name, err)
+			}
+			onCreated(job)
+		}
+		return record(importerRun(t, ctx, kubeconfig, c, ns, func() (*batchv1.Job, error) {
+			var j batchv1.Job
+			return &j, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &j)
+		}, wantExit))
+	}
 	reader := mint(t, iss, "read:timesheets")
-	out := next(started, 0)
+	out := record(importerRun(t, ctx, kubeconfig, c, ns, func() (*batchv1.Job, error) {
+		return firstJobAfter(ctx, c, ns, started)
+	}, 0))
 	if got := summaryField(t, out, "created"); got != rows {
 		t.Errorf("first scheduled run created %d; want %d\n%s", got, rows, out)
 	}
-	out = next(time.Now(), 0)
+	// The schedule has shown it fires: suspend it, so that only the runs
+	// the test starts touch the data, and let any run it started finish.
+	kubectl(t, kubeconfig, "patch", "cronjob", cron.Name, "-n", ns, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+	waitJobsFinished(t, ctx, c, ns)
+	out = run(0, nil)
 	if c, d := summaryField(t, out, "created"), summaryField(t, out, "duplicates"); c != 0 || d != rows {
-		t.Errorf("second scheduled run: created %d duplicates %d; want 0 and %d", c, d, rows)
+		t.Errorf("second run: created %d duplicates %d; want 0 and %d", c, d, rows)
 	}
 	if n := countExternal(t, listAll(t, apiURL(api), reader)); n != rows {
 		t.Errorf("%d distinct entries stored; want %d", n, rows)
 	}
-	phase(fmt.Sprintf("two scheduled runs: %d entries created, then none", rows))
+	phase(fmt.Sprintf("a scheduled run, then one from the CronJob: %d entries created, then none", rows))
 
 	// 5. Take batch:upload away: the next run fails naming the scope, and
 	// /metrics counts it; give it back: the following run succeeds.
 	before := authFailures(t, scrape(t, metricsURL(api)), "insufficient_scope")
 	gen = kubectlApplyPolicy(t, ctx, kubeconfig, c, dir, ns, policyName, withUploadScope(spec, "import:timesheets"))
 	waitPolicyReady(t, ctx, c, ns, policyName, gen, 30*time.Second)
-	out = next(time.Now(), 1)
+	out = run(1, nil)
 	if !strings.Contains(out, "import:timesheets") {
 		t.Errorf("the refused run does not name the missing scope import:timesheets:\n%s", out)
 	}
@@ -161,7 +188,7 @@ func TestClusterScenario(t *testing.T) {
 	}
 	gen = kubectlApplyPolicy(t, ctx, kubeconfig, c, dir, ns, policyName, spec)
 	waitPolicyReady(t, ctx, c, ns, policyName, gen, 30*time.Second)
-	out = next(time.Now(), 0)
+	out = run(0, nil)
 	if d := summaryField(t, out, "duplicates"); d != rows {
 		t.Errorf("after the re-grant: duplicates %d; want %d", d, rows)
 	}
@@ -174,11 +201,10 @@ func TestClusterScenario(t *testing.T) {
 		"--from-file=entries.csv="+source, "--dry-run=client", "-o", "yaml"), "replace", "-f", "-")
 	// Kill it as soon as the next run's Job exists, so the importer starts
 	// against an API that is gone and must wait, retrying, for the new pod.
-	since := time.Now()
-	job := waitJobCreated(t, ctx, c, ns, since)
-	kubectl(t, kubeconfig, "delete", "pod", "-n", ns, api.Name, "--grace-period=0", "--force", "--wait=false")
-	t.Logf("killed API pod %s %.1fs after job %s was created", api.Name, time.Since(job.CreationTimestamp.Time).Seconds(), job.Name)
-	out = next(since, 0)
+	out = run(0, func(job batchv1.Job) {
+		kubectl(t, kubeconfig, "delete", "pod", "-n", ns, api.Name, "--grace-period=0", "--force", "--wait=false")
+		t.Logf("killed API pod %s %.1fs after job %s was created", api.Name, time.Since(job.CreationTimestamp.Time).Seconds(), job.Name)
+	})
 	if c, d := summaryField(t, out, "created"), summaryField(t, out, "duplicates"); c != more || d != rows {
 		t.Errorf("run across the kill: created %d duplicates %d; want %d and %d\n%s", c, d, more, rows, out)
 	}
@@ -344,15 +370,15 @@ func port(p corev1.Pod, name string) string {
 	return ""
 }
 
-// nextImporterRun waits for the first Job the CronJob creates after since
-// to finish, checks its pod's exit code and returns the pod's log.
-func nextImporterRun(t testing.TB, ctx context.Context, kubeconfig string, c client.Client, ns string, since time.Time, wantExit int32) string {
+// importerRun waits for the Job find returns to finish, checks its pod's
+// exit code and returns the pod's log.
+func importerRun(t testing.TB, ctx context.Context, kubeconfig string, c client.Client, ns string, find func() (*batchv1.Job, error), wantExit int32) string {
 	t.Helper()
 	var job batchv1.Job
-	// A schedule of every minute: the next run starts within 60s, and
+	// The first scheduled run starts within 60s of the schedule; any run
 	// may wait for the API (the importer retries within its --timeout).
-	eventually(t, 4*time.Minute, "the next scheduled importer run to finish", func() error {
-		j, err := firstJobAfter(ctx, c, ns, since)
+	eventually(t, 4*time.Minute, "the importer run to finish", func() error {
+		j, err := find()
 		if err != nil {
 			return err
 		}
@@ -379,19 +405,21 @@ func nextImporterRun(t testing.TB, ctx context.Context, kubeconfig string, c cli
 	return log
 }
 
-// waitJobCreated waits for the CronJob's next Job after since.
-func waitJobCreated(t testing.TB, ctx context.Context, c client.Client, ns string, since time.Time) batchv1.Job {
+// waitJobsFinished waits until no Job in ns is pending or running.
+func waitJobsFinished(t testing.TB, ctx context.Context, c client.Client, ns string) {
 	t.Helper()
-	var job batchv1.Job
-	eventually(t, 2*time.Minute, "the next scheduled Job", func() error {
-		j, err := firstJobAfter(ctx, c, ns, since)
-		if err != nil {
+	eventually(t, 4*time.Minute, "the Jobs to finish", func() error {
+		var jobs batchv1.JobList
+		if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
 			return err
 		}
-		job = *j
+		for _, j := range jobs.Items {
+			if j.Status.Succeeded+j.Status.Failed == 0 || j.Status.Active > 0 {
+				return fmt.Errorf("job %s still running", j.Name)
+			}
+		}
 		return nil
 	})
-	return job
 }
 
 // firstJobAfter is the earliest Job in ns created after since; an error
