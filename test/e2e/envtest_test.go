@@ -5,14 +5,17 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/syncbuf"
@@ -76,8 +78,13 @@ func TestInstallOnAPIServer(t *testing.T) {
 	create(t, ctx, admin, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "contractor-hours"},
 		Data: map[string]string{"entries.csv": string(csvSource(rows))}})
 
-	apiAddr := apitest.FreeAddr(t)
-	apiURL := "http://" + apiAddr
+	// The importer's apiURL goes into the release before the API runs: the
+	// test holds a port for it and relays it to wherever the API binds.
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiURL := "http://" + apiLn.Addr().String()
 	helm(t, adminKubeconfig, append([]string{"install", release, filepath.Join(repoRoot(t), "charts", "timesheets"), "-n", ns,
 		"--set", "importer.apiURL=" + apiURL}, importerValues(iss.TokenURL())...)...)
 	objects := checkReleaseObjects(t, ctx, admin, adminKubeconfig, ns)
@@ -121,7 +128,8 @@ func TestInstallOnAPIServer(t *testing.T) {
 	phase("RBAC: the API's ServiceAccount has what it needs and no more; the importer's has nothing")
 
 	// The API, with the Deployment's flags and env, as its ServiceAccount.
-	apiProc := startAPI(t, ctx, apiBin, apiKubeconfig, dep, dir, apiAddr)
+	apiProc := startAPI(t, ctx, apiBin, apiKubeconfig, dep, dir)
+	relay(t, apiLn, apiProc.apiAddr)
 	status, body := call(t, http.MethodPost, apiURL+"/timesheets/upload", mint(t, iss, "batch:upload"), []byte(`[]`))
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("before any ScopePolicy, upload = %d %s; want 503 (fail closed)", status, body)
@@ -275,24 +283,26 @@ func checkAccess(t testing.TB, ctx context.Context, c client.Client, who string,
 }
 
 type apiProcess struct {
+	apiAddr              string // host:port the API listens on
 	probeURL, metricsURL string
 	log                  *syncbuf.Buffer
 }
 
 // startAPI runs the API binary with the Deployment's container args and env,
 // rebinding its ports to loopback and its data volume to a directory.
-func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep appsv1.Deployment, dir, apiAddr string) *apiProcess {
+// Each server binds port 0; the API logs its address ("serving"), and of the
+// two the manager serves, the one that answers /metrics is the metrics one.
+func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep appsv1.Deployment, dir string) *apiProcess {
 	t.Helper()
 	ctr := dep.Spec.Template.Spec.Containers[0]
 	if len(ctr.Command) != 1 || ctr.Command[0] != "/api" {
 		t.Fatalf("the Deployment runs %v; want [/api]", ctr.Command)
 	}
-	probe, metrics := apitest.FreeAddr(t), apitest.FreeAddr(t)
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	rebind := map[string]string{"--listen-address": apiAddr, "--health-probe-bind-address": probe, "--metrics-bind-address": metrics}
+	rebind := map[string]string{"--listen-address": "127.0.0.1:0", "--health-probe-bind-address": "127.0.0.1:0", "--metrics-bind-address": "127.0.0.1:0"}
 	var args []string
 	for _, a := range ctr.Args {
 		flag, value, _ := strings.Cut(a, "=")
@@ -306,7 +316,7 @@ func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep app
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(containerEnv(t, ctr, dep.Namespace), "KUBECONFIG="+kubeconfig, "PATH="+os.Getenv("PATH"))
-	p := &apiProcess{probeURL: "http://" + probe, metricsURL: "http://" + metrics, log: &syncbuf.Buffer{}}
+	p := &apiProcess{log: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
@@ -320,15 +330,118 @@ func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep app
 			t.Logf("API output:\n%s", p.log.String())
 		}
 	})
-	eventually(t, 30*time.Second, "API probe port listening", func() error {
-		resp, err := http.Get(p.probeURL + "/healthz")
+	eventually(t, 30*time.Second, "API listening on its three ports", func() error {
+		p.apiAddr = servingAddress(p.log.String(), "api")
+		if p.apiAddr == "" {
+			return errors.New(`no "serving" record of the api server`)
+		}
+		addrs, err := listeningAddrs(cmd.Process.Pid)
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		var others []string
+		for _, a := range addrs {
+			if a != p.apiAddr {
+				others = append(others, a)
+			}
+		}
+		if len(others) != 2 {
+			return fmt.Errorf("listening on %v; want the api's %s and two more", addrs, p.apiAddr)
+		}
+		if code := getStatus("http://" + others[1] + "/metrics"); code == http.StatusOK {
+			others[0], others[1] = others[1], others[0]
+		}
+		if code := getStatus("http://" + others[0] + "/metrics"); code != http.StatusOK {
+			return fmt.Errorf("neither of %v serves /metrics", others)
+		}
+		p.metricsURL, p.probeURL = "http://"+others[0], "http://"+others[1]
+		if code := getStatus(p.probeURL + "/healthz"); code != http.StatusOK {
+			return fmt.Errorf("%s/healthz: %d", p.probeURL, code)
+		}
 		return nil
 	})
 	return p
+}
+
+func getStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// servingAddress reads the address of server name from a JSON log
+// (pkg/server: {"msg":"serving","server":NAME,"address":ADDR}).
+func servingAddress(log, name string) string {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct{ Msg, Server, Address string }
+		if strings.Contains(line, `"msg":"serving"`) && json.Unmarshal([]byte(line), &rec) == nil && rec.Server == name {
+			return rec.Address
+		}
+	}
+	return ""
+}
+
+// listeningAddrs returns the IPv4 addresses process pid listens on: the
+// TCP sockets in LISTEN state (/proc/PID/net/tcp) among its open files.
+func listeningAddrs(pid int) ([]string, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return nil, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(target, "socket:["); err == nil && ok {
+			inodes[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: TCP_LISTEN
+			continue
+		}
+		hexIP, hexPort, _ := strings.Cut(f[1], ":")
+		ip, err1 := strconv.ParseUint(hexIP, 16, 32)
+		port, err2 := strconv.ParseUint(hexPort, 16, 16)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		// The kernel prints the address in host byte order (little-endian here).
+		addrs = append(addrs, fmt.Sprintf("%d.%d.%d.%d:%d", byte(ip), byte(ip>>8), byte(ip>>16), byte(ip>>24), port))
+	}
+	return addrs, nil
+}
+
+// relay accepts connections on ln until the test ends and relays each to
+// addr, so that a URL handed out before a server started reaches it.
+func relay(t testing.TB, ln net.Listener, addr string) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, conn); _ = up.(*net.TCPConn).CloseWrite() }()
+				_, _ = io.Copy(conn, up)
+			}()
+		}
+	}()
 }
 
 // containerEnv resolves the env a kubelet would give the container, for the
