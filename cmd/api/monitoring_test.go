@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
 
-	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/auth"
 	"github.com/abc-inc/timesheets/pkg/importer"
 	"github.com/abc-inc/timesheets/pkg/store/pgtest"
@@ -43,11 +42,9 @@ func TestMonitoringSeriesExistFromStart(t *testing.T) {
 
 	is := newDevIssuer(t)
 	bin, policyFile := buildAPI(t, is)
-	metricsAddr := apitest.FreeAddr(t)
-	// The flag given last wins: startProcess picks a port of its own, unread.
-	p := startProcess(t, bin, policyFile, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"), "--metrics-bind-address", metricsAddr)
+	p := startProcess(t, bin, policyFile, "sqlite://"+filepath.Join(t.TempDir(), "ts.db"))
 	p.waitReady(t)
-	api := scrape(t, "http://"+metricsAddr+"/metrics")
+	api := scrape(t, p.metricsURL+"/metrics")
 	pushed := pushedImporterMetrics(t)
 
 	for _, name := range used {
@@ -99,11 +96,10 @@ func TestDatabaseUpFollowsTheDatabase(t *testing.T) {
 	require.NoError(t, pg.Stop())
 	is := newDevIssuer(t)
 	bin, policyFile := buildAPI(t, is)
-	metricsAddr := apitest.FreeAddr(t)
-	p := startProcess(t, bin, policyFile, dbURL, "--metrics-bind-address", metricsAddr)
+	p := startProcess(t, bin, policyFile, dbURL)
 
 	databaseUp := func() float64 {
-		fams := scrapeOrNil("http://" + metricsAddr + "/metrics")
+		fams := scrapeOrNil(p.metricsURL + "/metrics")
 		if f := fams["timesheets_database_up"]; f != nil {
 			return f.GetMetric()[0].GetGauge().GetValue()
 		}

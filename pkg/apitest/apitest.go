@@ -12,7 +12,6 @@ package apitest
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -279,15 +278,3 @@ func (a *API) Count(t testing.TB) int {
 
 // Policy is the sample ScopePolicy (config/samples) trusting issuer.
 func Policy(issuer string) v1alpha1.ScopePolicySpec { return policy.Sample(issuer, Audience) }
-
-// FreeAddr returns a loopback host:port that was free a moment ago, for a
-// process or server a test starts on a port of its own choosing.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
