@@ -72,8 +72,13 @@ chart-docs: helm-docs ## Generate the chart's values.schema.json and README valu
 GENERATED := pkg/apis config/crd config/rbac $(CHART)/files/crds $(CHART)/files/rbac \
 	$(CHART)/values.schema.json $(CHART)/README.md
 
+.PHONY: lint
+lint: golangci-lint ## golangci-lint with .golangci.yml's linters, every package and the tagged e2e tests.
+	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags e2e,cluster ./test/...
+
 .PHONY: verify
-verify: generate manifests chart-docs fmt-check vet ## Fail when generated files are stale.
+verify: generate manifests chart-docs fmt-check vet lint ## Fail when generated files are stale, code is unformatted, or vet or the linter finds something.
 	@git diff --exit-code -- $(GENERATED) && test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" || \
 		{ git status --short -- $(GENERATED); echo "generated files are stale: run 'make generate manifests chart-docs' and commit"; exit 1; }
 

@@ -28,6 +28,7 @@ HELM_VERSION ?= v3.22.0
 # controller-tools v0.23.0 is built against k8s.io/* v0.37 (go.mod), matching
 # controller-runtime v0.25 / Kubernetes 1.37.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
 COREDNS_VERSION ?= v1.15.0
 # helm-docs writes the chart README's values table from values.yaml's "# --" comments.
 HELM_DOCS_VERSION ?= v1.14.2
@@ -38,6 +39,7 @@ KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
 ETCD ?= $(KUBEBUILDER_ASSETS)/etcd
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 COREDNS ?= $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 HELM_DOCS ?= $(LOCALBIN)/helm-docs-$(HELM_DOCS_VERSION)
 # The other components of a real single-node cluster, next to the envtest ones.
@@ -56,6 +58,9 @@ helm: $(HELM) ## Helm CLI, built from the module proxy.
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## controller-gen (controller-tools).
 
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## golangci-lint, built from the module proxy (about 3 minutes once).
+
 .PHONY: coredns
 coredns: $(COREDNS)
 
@@ -66,7 +71,7 @@ helm-docs: $(HELM_DOCS) ## helm-docs (the chart README's values table).
 k8s-cluster-binaries: test-assets $(addprefix $(KUBEBUILDER_ASSETS)/,$(K8S_CLUSTER_COMPONENTS)) $(COREDNS) ## Everything for a real single-node cluster (built only, never started).
 
 .PHONY: tools
-tools: test-assets helm controller-gen helm-docs
+tools: test-assets helm controller-gen helm-docs golangci-lint
 
 # Kubernetes components: one static, version-stamped binary each (see
 # hack/build-k8s.sh). kube-apiserver alone takes ~5 minutes from a cold cache;
@@ -103,6 +108,9 @@ $(HELM):
 
 $(CONTROLLER_GEN):
 	$(call go-install-tool,$@,sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION),-ldflags '-s -w')
+
+$(GOLANGCI_LINT):
+	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION),-ldflags '-s -w')
 
 $(COREDNS):
 	$(call go-install-tool,$@,github.com/coredns/coredns,$(COREDNS_VERSION),-ldflags '-s -w')

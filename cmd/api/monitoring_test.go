@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -229,7 +230,7 @@ func decodeFamilies(t *testing.T, r io.Reader, format expfmt.Format) map[string]
 	for {
 		var mf dto.MetricFamily
 		err := dec.Decode(&mf)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return fams
 		}
 		require.NoError(t, err)

@@ -132,12 +132,12 @@ func serverSpans(rec *tracetest.SpanRecorder) []sdktrace.ReadOnlySpan {
 func spanTexts(s sdktrace.ReadOnlySpan) []string {
 	texts := []string{s.Name(), s.Status().Description}
 	for _, kv := range s.Attributes() {
-		texts = append(texts, kv.Value.Emit())
+		texts = append(texts, kv.Value.String())
 	}
 	for _, e := range s.Events() {
 		texts = append(texts, e.Name)
 		for _, kv := range e.Attributes {
-			texts = append(texts, kv.Value.Emit())
+			texts = append(texts, kv.Value.String())
 		}
 	}
 	return texts
@@ -145,5 +145,5 @@ func spanTexts(s sdktrace.ReadOnlySpan) []string {
 
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	v, _ := tracingtest.Attr(s, key)
-	return v.Emit()
+	return v.String()
 }

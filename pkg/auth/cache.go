@@ -49,9 +49,3 @@ func (c *tokenCache) drop(raw string) {
 	delete(c.entries, raw)
 	c.mu.Unlock()
 }
-
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}

@@ -164,10 +164,12 @@ func (is *issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		case *rsa.PublicKey:
 			jwk["kty"], jwk["n"], jwk["e"] = "RSA", b64(pk.N.Bytes()), b64(big.NewInt(int64(pk.E)).Bytes())
 		case *ecdsa.PublicKey:
-			x, y := make([]byte, 32), make([]byte, 32)
-			pk.X.FillBytes(x)
-			pk.Y.FillBytes(y)
-			jwk["kty"], jwk["crv"], jwk["x"], jwk["y"] = "EC", "P-256", b64(x), b64(y)
+			point, err := pk.Bytes() // 0x04 || X || Y, each 32 bytes on P-256 (SEC 1 §2.3.3)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			jwk["kty"], jwk["crv"], jwk["x"], jwk["y"] = "EC", "P-256", b64(point[1:33]), b64(point[33:])
 		}
 		keys = append(keys, jwk)
 	}

@@ -484,7 +484,7 @@ func TestDeleteFailsClosed(t *testing.T) {
 func TestOnlyLeaderWritesStatus(t *testing.T) {
 	ns := newNamespace(t)
 	iss := newIssuer(t)
-	sp := createPolicy(t, ns, "policy", spec("read:timesheets", iss))
+	createPolicy(t, ns, "policy", spec("read:timesheets", iss))
 	replicas := map[string]*replica{}
 	for _, name := range []string{"replica-a", "replica-b"} {
 		replicas[name] = startReplica(t, ns, "policy", func(o *replicaOptions) {
@@ -517,7 +517,7 @@ func TestOnlyLeaderWritesStatus(t *testing.T) {
 	}
 	t.Logf("leader %s, follower %s", leader, follower)
 
-	gen := sp.Generation
+	var gen int64
 	for i := range 3 {
 		scope := fmt.Sprintf("read:v%d", i)
 		gen = updateSpec(t, ns, "policy", func(s *v1alpha1.ScopePolicySpec) { s.Routes[0].Scopes = []string{scope} })

@@ -87,7 +87,7 @@ func (w *statusWriter) Reconcile(ctx context.Context, req reconcile.Request) (re
 			typ = corev1.EventTypeWarning
 		}
 		w.recorder.Eventf(&sp, nil, typ, cond.Reason, EventAction, "%s", cond.Message)
-		w.log.Info("ScopePolicy status", "policy", req.NamespacedName.String(), "generation", sp.Generation,
+		w.log.Info("ScopePolicy status", "policy", req.String(), "generation", sp.Generation,
 			"reason", cond.Reason, "message", cond.Message)
 	}
 	return reconcile.Result{RequeueAfter: after}, nil

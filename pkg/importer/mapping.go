@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -238,7 +239,11 @@ func (mp *Mapper) Map(f Fields) (Entry, timesheets.ValidationError) {
 
 	e, err := in.Validate()
 	if err != nil {
-		errs = append(errs, err.(timesheets.ValidationError)...)
+		var verrs timesheets.ValidationError
+		if !errors.As(err, &verrs) { // Validate returns no other error
+			verrs = timesheets.ValidationError{{Message: err.Error()}}
+		}
+		errs = append(errs, verrs...)
 	}
 	if len(errs) > 0 {
 		return Entry{}, errs

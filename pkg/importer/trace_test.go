@@ -38,7 +38,7 @@ func TestImportIsOneTrace(t *testing.T) {
 	}
 	tid := root.SpanContext().TraceID()
 	if v, _ := tracingtest.Attr(root, "timesheets.import.created"); v.AsInt64() != 250 {
-		t.Errorf("import span: created = %v, want 250", v.Emit())
+		t.Errorf("import span: created = %v, want 250", v.String())
 	}
 
 	attempts := map[trace.SpanID]bool{}
@@ -98,11 +98,11 @@ func noTokenIn(t *testing.T, spans []sdktrace.ReadOnlySpan) {
 	for _, s := range spans {
 		texts := []string{s.Name(), s.Status().Description}
 		for _, kv := range s.Attributes() {
-			texts = append(texts, kv.Value.Emit())
+			texts = append(texts, kv.Value.String())
 		}
 		for _, e := range s.Events() {
 			for _, kv := range e.Attributes {
-				texts = append(texts, kv.Value.Emit())
+				texts = append(texts, kv.Value.String())
 			}
 		}
 		for _, x := range texts {

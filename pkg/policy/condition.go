@@ -66,7 +66,7 @@ func compileCondition(src string) (*Condition, error) {
 		cel.InterruptCheckFrequency(conditionInterrupt),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("does not compile: %v", err)
+		return nil, fmt.Errorf("does not compile: %w", err)
 	}
 	return &Condition{Source: src, prg: prg}, nil
 }

@@ -544,7 +544,7 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 	if r.When != "" {
 		c, err := compileCondition(r.When)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.when: %v", field, err))
+			errs = append(errs, fmt.Errorf("%s.when: %w", field, err))
 		}
 		when = c
 	}
@@ -660,7 +660,7 @@ func checkURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %v", raw, err)
+		return fmt.Errorf("%q is not a URL: %w", raw, err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("%q must be an absolute http(s) URL", raw)

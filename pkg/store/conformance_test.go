@@ -550,13 +550,12 @@ func testConcurrentApprove(t *testing.T, h *harness) {
 		wg.Wait()
 		winner := -1
 		for k, err := range errs {
-			switch {
-			case err == nil:
+			if err == nil {
 				require.Equal(t, -1, winner, "approvers %d and %d both won", winner, k)
 				winner = k
-			default:
-				require.ErrorIs(t, err, timesheets.ErrAlreadyApproved)
+				continue
 			}
+			require.ErrorIs(t, err, timesheets.ErrAlreadyApproved)
 		}
 		require.NotEqual(t, -1, winner, "nobody approved")
 		got, err := h.st.Get(ctxT(t), res[0].ID)

@@ -433,7 +433,7 @@ func firstJobAfter(ctx context.Context, c client.Client, ns string, since time.T
 		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
 	})
 	for i, j := range jobs.Items {
-		if j.CreationTimestamp.Time.After(since) {
+		if j.CreationTimestamp.After(since) {
 			return &jobs.Items[i], nil
 		}
 	}

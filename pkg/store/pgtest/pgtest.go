@@ -387,8 +387,8 @@ func (s *Server) Start() error {
 			s.cmd, s.done = nil, nil
 			return fmt.Errorf("pgtest: postgres exited at start: %s", s.logSince(logStart))
 		case <-ctx.Done():
-			s.stopLocked()
-			return fmt.Errorf("pgtest: postgres did not accept connections within a minute: %v\n%s", err, s.logSince(logStart))
+			stopErr := s.stopLocked()
+			return fmt.Errorf("pgtest: postgres did not accept connections within a minute: %w (stopping it: %v)\n%s", err, stopErr, s.logSince(logStart))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

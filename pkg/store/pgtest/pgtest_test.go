@@ -91,7 +91,7 @@ func TestShared(t *testing.T) {
 	if _, err := query(t, second); err != nil {
 		t.Fatal(err)
 	}
-	if pgtest.Shared(t) != pgtest.Shared(t) {
+	if first, again := pgtest.Shared(t), pgtest.Shared(t); first != again {
 		t.Fatal("two shared servers")
 	}
 	if err := pgtest.Shared(t).Stop(); err == nil {

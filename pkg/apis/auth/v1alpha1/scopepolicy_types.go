@@ -389,7 +389,3 @@ type ScopePolicyList struct {
 	// Items are the ScopePolicies.
 	Items []ScopePolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ScopePolicy{}, &ScopePolicyList{})
-}
