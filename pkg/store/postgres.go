@@ -30,14 +30,14 @@ const createLockID int64 = 0x7473_6372_6561 // "tscrea"
 type pgStore struct {
 	pool      *pgxpool.Pool
 	opTimeout time.Duration
-	// writers bounds the Creates of this process that hold a connection:
-	// they commit one at a time anyway (see Create), and those waiting for
-	// the id-order lock must not take every connection from the readers.
-	writers chan struct{}
+	// writes groups Create, Approve and Delete into transactions, one at a
+	// time, each on one pooled connection: writers commit one at a time
+	// anyway (see Create), and those waiting for the id-order lock must not
+	// take every connection from the readers. Each replica groups its own.
+	writes *combiner
 
-	// Test hooks, set only by this package's tests.
-	beforeCommit func(ctx context.Context) // runs in Create just before COMMIT
-	unorderedIDs bool                      // skip the id-order lock, to show what it prevents
+	// Test hook, set only by this package's tests.
+	unorderedIDs bool // skip the id-order lock, to show what it prevents
 }
 
 func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) {
@@ -83,8 +83,48 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 	if err != nil {
 		return nil, pgError("open", err)
 	}
-	return &pgStore{pool: pool, opTimeout: o.OperationTimeout, writers: make(chan struct{}, max(1, cfg.MaxConns/2))}, nil
+	s := &pgStore{pool: pool, opTimeout: o.OperationTimeout}
+	s.writes = &combiner{begin: s.begin, mapErr: pgError, opTimeout: o.OperationTimeout}
+	return s, nil
 }
+
+// begin opens a group's transaction. If any member creates entries, it
+// first takes the id-order lock (see Create), outside every member's
+// savepoint: a lock taken inside one would be released when that member
+// rolls back.
+func (s *pgStore) begin(ctx context.Context, g []*member) (groupTx, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !s.unorderedIDs && slices.ContainsFunc(g, func(m *member) bool { return m.create }) {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", createLockID); err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, err
+		}
+	}
+	return pgTx{tx}, nil
+}
+
+// pgTx is a group's transaction on one pooled connection.
+type pgTx struct{ pgx.Tx }
+
+func (tx pgTx) exec(ctx context.Context, q string) error {
+	_, err := tx.Exec(ctx, q)
+	return err
+}
+
+func (tx pgTx) commit(ctx context.Context) error { return tx.Commit(ctx) }
+
+func (tx pgTx) rollback() {
+	// The group's context may have ended; the rollback gets a moment of
+	// its own (pgx closes the connection if it cannot roll back).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx)
+}
+
+func (s *pgStore) group() *combiner { return s.writes }
 
 func (s *pgStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.opTimeout)
@@ -110,6 +150,10 @@ func (s *pgStore) op(ctx context.Context) (context.Context, context.CancelFunc) 
 // at a time; with set-based batches that is still tens of thousands of
 // entries/s. Any other code that inserts into entries must take the same
 // lock.
+//
+// Concurrent calls share transactions (group commit, see combiner); the
+// lock is then taken once per group, and the group's members draw their
+// ids in order inside it.
 func (s *pgStore) Create(ctx context.Context, entries []timesheets.Entry) ([]timesheets.CreateResult, error) {
 	res := make([]timesheets.CreateResult, len(entries))
 	if len(entries) == 0 {
@@ -117,67 +161,60 @@ func (s *pgStore) Create(ctx context.Context, entries []timesheets.Entry) ([]tim
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	err := s.writes.do(ctx, "create", len(entries), true, func(ctx context.Context, tx groupTx) error {
+		return pgCreate(ctx, tx.(pgTx).Tx, entries, res)
+	})
+	if errors.Is(err, timesheets.ErrConflict) {
+		return res, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// pgCreate inserts entries in tx, which holds the id-order lock, and
+// records their results in res. On ErrConflict (res tells which entries
+// conflict) and any other error the caller rolls back what it inserted.
+func pgCreate(ctx context.Context, tx pgx.Tx, entries []timesheets.Entry, res []timesheets.CreateResult) error {
 	insert, firstOf := dedupe(entries)
 	now := time.Now().UTC()
 	rows := make([]row, len(entries))
 	for _, i := range insert {
 		rows[i] = newRow(entries[i], now)
 	}
-	select {
-	case s.writers <- struct{}{}:
-		defer func() { <-s.writers }()
-	case <-ctx.Done():
-		return nil, pgError("create", ctx.Err())
+	pending := insert
+	// One round, unless an entry conflicted with one that was deleted
+	// before the lookup: then it is inserted in another round.
+	for round := 0; len(pending) > 0; round++ {
+		if round == 3 {
+			return pgError("create", errors.New("conflicting entries keep changing; retry"))
+		}
+		ids, err := nextIDs(ctx, tx, len(pending))
+		if err != nil {
+			return pgError("create", err)
+		}
+		for k, i := range pending {
+			res[i] = timesheets.CreateResult{ID: ids[k]}
+		}
+		inserted, err := insertRows(ctx, tx, rows, pending, res)
+		if err != nil {
+			return pgError("create", err)
+		}
+		var conflicts []int
+		for _, i := range pending {
+			if !inserted[res[i].ID] {
+				conflicts = append(conflicts, i)
+			}
+		}
+		if pending, err = resolveDuplicates(ctx, tx, entries, conflicts, res); err != nil {
+			return pgError("create", err)
+		}
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if !s.unorderedIDs {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", createLockID); err != nil {
-				return err
-			}
-		}
-		pending := insert
-		// One round, unless an entry conflicted with one that was deleted
-		// before the lookup: then it is inserted in another round.
-		for round := 0; len(pending) > 0; round++ {
-			if round == 3 {
-				return errors.New("conflicting entries keep changing; retry")
-			}
-			ids, err := nextIDs(ctx, tx, len(pending))
-			if err != nil {
-				return err
-			}
-			for k, i := range pending {
-				res[i] = timesheets.CreateResult{ID: ids[k]}
-			}
-			inserted, err := insertRows(ctx, tx, rows, pending, res)
-			if err != nil {
-				return err
-			}
-			var conflicts []int
-			for _, i := range pending {
-				if !inserted[res[i].ID] {
-					conflicts = append(conflicts, i)
-				}
-			}
-			if pending, err = resolveDuplicates(ctx, tx, entries, conflicts, res); err != nil {
-				return err
-			}
-		}
-		if fillRepeats(entries, res, firstOf) {
-			return timesheets.ErrConflict // rolls back
-		}
-		if s.beforeCommit != nil {
-			s.beforeCommit(ctx)
-		}
-		return nil
-	})
-	if errors.Is(err, timesheets.ErrConflict) {
-		return res, err
+	if fillRepeats(entries, res, firstOf) {
+		return timesheets.ErrConflict
 	}
-	if err != nil {
-		return nil, pgError("create", err)
-	}
-	return res, nil
+	return nil
 }
 
 // nextIDs draws n ascending ids from the sequence.
@@ -320,10 +357,17 @@ func (s *pgStore) List(ctx context.Context, f timesheets.Filter) ([]timesheets.E
 	return out, nil
 }
 
+// Delete removes the entry id in its group's transaction.
 func (s *pgStore) Delete(ctx context.Context, id int64) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, "DELETE FROM entries WHERE id = $1", id)
+	return s.writes.do(ctx, "delete", 1, false, func(ctx context.Context, tx groupTx) error {
+		return pgDelete(ctx, tx.(pgTx).Tx, id)
+	})
+}
+
+func pgDelete(ctx context.Context, tx pgx.Tx, id int64) error {
+	tag, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = $1", id)
 	if err != nil {
 		return pgError("delete", err)
 	}
@@ -333,13 +377,26 @@ func (s *pgStore) Delete(ctx context.Context, id int64) error {
 	return nil
 }
 
-// Approve is one conditional UPDATE: of two concurrent approvals the second
-// waits for the first to commit, re-checks status = 'pending', and updates
-// nothing.
+// Approve approves the entry id in its group's transaction.
 func (s *pgStore) Approve(ctx context.Context, id int64, approver string, at time.Time) (timesheets.Entry, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	e, err := scanEntry(s.pool.QueryRow(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
+	var e timesheets.Entry
+	err := s.writes.do(ctx, "approve", 1, false, func(ctx context.Context, tx groupTx) (err error) {
+		e, err = pgApprove(ctx, tx.(pgTx).Tx, id, approver, at)
+		return err
+	})
+	if err != nil && !errors.Is(err, timesheets.ErrAlreadyApproved) {
+		return timesheets.Entry{}, err
+	}
+	return e, err
+}
+
+// pgApprove is one conditional UPDATE: of two concurrent approvals (of two
+// replicas) the second waits for the first to commit, re-checks
+// status = 'pending', and updates nothing.
+func pgApprove(ctx context.Context, tx pgx.Tx, id int64, approver string, at time.Time) (timesheets.Entry, error) {
+	e, err := scanEntry(tx.QueryRow(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
 		WHERE id = $1 AND status = 'pending' RETURNING `+columns, id, approver, at.UnixNano()))
 	if err == nil {
 		return e, nil
@@ -347,7 +404,7 @@ func (s *pgStore) Approve(ctx context.Context, id int64, approver string, at tim
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return timesheets.Entry{}, pgError("approve", err)
 	}
-	e, err = scanEntry(s.pool.QueryRow(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
+	e, err = scanEntry(tx.QueryRow(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
 	if err != nil {
 		return timesheets.Entry{}, pgError("approve", err)
 	}

@@ -53,7 +53,7 @@ func idOrderScenario(t *testing.T, unordered bool) (skipped []int64, bWaited boo
 	a.unorderedIDs, b.unorderedIDs = unordered, unordered
 	paused, resume := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	a.beforeCommit = func(context.Context) {
+	a.writes.beforeCommit = func(context.Context, int) {
 		once.Do(func() { close(paused); <-resume })
 	}
 	ctx := ctxT(t)

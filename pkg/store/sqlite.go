@@ -27,13 +27,17 @@ import (
 // instead of failing with SQLITE_BUSY, and begin with BEGIN IMMEDIATE so
 // that writers of other processes wait (busy_timeout) rather than deadlock.
 // Writers commit one at a time, in id order (AUTOINCREMENT), so keyset
-// pagination by id never skips or repeats an entry.
+// pagination by id never skips or repeats an entry. Concurrent write calls
+// share transactions (group commit, see combiner): one WAL append per group
+// rather than per call.
 type sqliteStore struct {
 	w, r      *sql.DB
 	opTimeout time.Duration
 	lookup    *sql.Stmt // on w
 
 	inserts map[int]*sql.Stmt // on w: multi-row INSERT by number of rows
+	// writes groups Create, Approve and Delete into transactions on w.
+	writes *combiner
 }
 
 func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteStore, err error) {
@@ -70,6 +74,14 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 	}
 
 	s := &sqliteStore{opTimeout: o.OperationTimeout, inserts: map[int]*sql.Stmt{}}
+	s.writes = &combiner{
+		begin: func(ctx context.Context, _ []*member) (groupTx, error) {
+			tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
+			return sqliteTx{tx}, err
+		},
+		mapErr:    sqliteError,
+		opTimeout: o.OperationTimeout,
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -157,30 +169,37 @@ func (s *sqliteStore) prepareInserts(ctx context.Context) error {
 	return nil
 }
 
-// Create inserts the entries with multi-row INSERTs in one IMMEDIATE
-// transaction on the write connection. The transaction holds the database's
+// Create inserts the entries with multi-row INSERTs in an IMMEDIATE
+// transaction on the write connection, the transaction of its group (see
+// combiner): all of them or none. The transaction holds the database's
 // write lock from its start, so no other writer (of this or another
 // process) can come between choosing the ids, inserting, and looking up the
 // entries that the duplicates collided with.
-func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_ []timesheets.CreateResult, err error) {
+func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) ([]timesheets.CreateResult, error) {
 	res := make([]timesheets.CreateResult, len(entries))
 	if len(entries) == 0 {
 		return res, nil
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	err := s.writes.do(ctx, "create", len(entries), true, func(ctx context.Context, tx groupTx) error {
+		return s.create(ctx, tx.(sqliteTx).Tx, entries, res)
+	})
+	if errors.Is(err, timesheets.ErrConflict) {
+		return res, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// create inserts entries in tx and records their results in res. On
+// ErrConflict (res tells which entries conflict) and any other error the
+// caller rolls back what it inserted.
+func (s *sqliteStore) create(ctx context.Context, tx *sql.Tx, entries []timesheets.Entry, res []timesheets.CreateResult) error {
 	insert, firstOf := dedupe(entries)
 	now := time.Now().UTC()
-
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, sqliteError("create", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
 	// The next ids, as AUTOINCREMENT would choose them: above both the
 	// largest id ever used and the largest present. Ids chosen for
 	// duplicates stay unused, and may be chosen again by a later Create.
@@ -188,10 +207,10 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_
 	if err := tx.QueryRowContext(ctx, `SELECT max(
 		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0),
 		coalesce((SELECT max(id) FROM entries), 0))`).Scan(&last); err != nil {
-		return nil, sqliteError("create", err)
+		return sqliteError("create", err)
 	}
 	inserted := make(map[int64]bool, len(insert))
-	args := make([]any, 0, insertParams*insertChunk)
+	args := make([]any, 0, insertParams*min(insertChunk, len(insert)))
 	for lo := 0; lo < len(insert); {
 		n := insertChunk
 		for n > len(insert)-lo {
@@ -209,7 +228,7 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_
 				r.e.Status, r.e.CreatedBy, r.createdNS, r.e.ApprovedBy, r.approvedNS, r.e.Owner)
 		}
 		if err := collectIDs(tx.StmtContext(ctx, s.inserts[n]).QueryContext(ctx, args...))(inserted); err != nil {
-			return nil, sqliteError("create", err)
+			return sqliteError("create", err)
 		}
 	}
 	look := tx.StmtContext(ctx, s.lookup)
@@ -223,17 +242,14 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) (_
 			owner string
 		)
 		if err := look.QueryRowContext(ctx, entries[i].Source, entries[i].ExternalID).Scan(&id, &owner); err != nil {
-			return nil, sqliteError("create", fmt.Errorf("entry %d was not inserted and duplicates nothing: %w", i, err))
+			return sqliteError("create", fmt.Errorf("entry %d was not inserted and duplicates nothing: %w", i, err))
 		}
 		res[i] = existing(entries[i], id, owner)
 	}
 	if fillRepeats(entries, res, firstOf) {
-		return res, timesheets.ErrConflict // rolled back by the deferred call
+		return timesheets.ErrConflict
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, sqliteError("create", err)
-	}
-	return res, nil
+	return nil
 }
 
 // collectIDs adds the ids that rows returns to a set.
@@ -287,10 +303,17 @@ func (s *sqliteStore) List(ctx context.Context, f timesheets.Filter) (_ []timesh
 	return out, nil
 }
 
+// Delete removes the entry id in its group's transaction.
 func (s *sqliteStore) Delete(ctx context.Context, id int64) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	r, err := s.w.ExecContext(ctx, "DELETE FROM entries WHERE id = $1", id)
+	return s.writes.do(ctx, "delete", 1, false, func(ctx context.Context, tx groupTx) error {
+		return sqliteDelete(ctx, tx.(sqliteTx).Tx, id)
+	})
+}
+
+func sqliteDelete(ctx context.Context, tx *sql.Tx, id int64) error {
+	r, err := tx.ExecContext(ctx, "DELETE FROM entries WHERE id = $1", id)
 	if err != nil {
 		return sqliteError("delete", err)
 	}
@@ -302,10 +325,23 @@ func (s *sqliteStore) Delete(ctx context.Context, id int64) error {
 	return nil
 }
 
+// Approve approves the entry id in its group's transaction.
 func (s *sqliteStore) Approve(ctx context.Context, id int64, approver string, at time.Time) (timesheets.Entry, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	e, err := scanEntry(s.w.QueryRowContext(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
+	var e timesheets.Entry
+	err := s.writes.do(ctx, "approve", 1, false, func(ctx context.Context, tx groupTx) (err error) {
+		e, err = sqliteApprove(ctx, tx.(sqliteTx).Tx, id, approver, at)
+		return err
+	})
+	if err != nil && !errors.Is(err, timesheets.ErrAlreadyApproved) {
+		return timesheets.Entry{}, err
+	}
+	return e, err
+}
+
+func sqliteApprove(ctx context.Context, tx *sql.Tx, id int64, approver string, at time.Time) (timesheets.Entry, error) {
+	e, err := scanEntry(tx.QueryRowContext(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
 		WHERE id = $1 AND status = 'pending' RETURNING `+columns, id, approver, at.UnixNano()))
 	if err == nil {
 		return e, nil
@@ -313,12 +349,25 @@ func (s *sqliteStore) Approve(ctx context.Context, id int64, approver string, at
 	if !errors.Is(err, sql.ErrNoRows) {
 		return timesheets.Entry{}, sqliteError("approve", err)
 	}
-	e, err = scanEntry(s.w.QueryRowContext(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
+	e, err = scanEntry(tx.QueryRowContext(ctx, "SELECT "+columns+" FROM entries WHERE id = $1", id))
 	if err != nil {
 		return timesheets.Entry{}, sqliteError("approve", err)
 	}
 	return e, timesheets.ErrAlreadyApproved
 }
+
+// sqliteTx is a group's transaction on the write connection.
+type sqliteTx struct{ *sql.Tx }
+
+func (tx sqliteTx) exec(ctx context.Context, q string) error {
+	_, err := tx.ExecContext(ctx, q)
+	return err
+}
+
+func (tx sqliteTx) commit(context.Context) error { return tx.Commit() }
+func (tx sqliteTx) rollback()                    { _ = tx.Rollback() }
+
+func (s *sqliteStore) group() *combiner { return s.writes }
 
 func (s *sqliteStore) Ping(ctx context.Context) error {
 	ctx, cancel := s.op(ctx)
