@@ -58,6 +58,8 @@ var conformance = []struct {
 	{"Reopen", testReopen},
 	{"BlockedWritesUnavailable", testBlockedWritesUnavailable},
 	{"Ping", testPing},
+	{"GroupCommitBurst", testGroupCommitBurst},
+	{"GroupCommitLone", testGroupCommitLone},
 }
 
 func testCreateGetDay(t *testing.T, h *harness) {
