@@ -72,3 +72,43 @@ func BenchmarkCreate500Parallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCreateOne stores single entries from concurrent callers
+// (b.RunParallel; -cpu and -benchtime set how many and how long), as
+// POST /timesheets does: group commit shares the transactions. On SQLite
+// with synchronous=NORMAL (the default) and FULL (an fsync per commit, so
+// per group), and on PostgreSQL. The groups reported are the mean number
+// of calls per transaction.
+func BenchmarkCreateOne(b *testing.B) {
+	cases := []struct {
+		name, query string
+		eng         engine
+	}{
+		{"sqlite-normal", "", engines[0]},
+		{"sqlite-full", "?_pragma=synchronous(FULL)", engines[0]},
+		{"postgres", "", engines[1]},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			h := &harness{eng: tc.eng, url: tc.eng.newURL(b) + tc.query}
+			st := h.open(b, Options{})
+			var seq atomic.Int64
+			before, _ := Stats(st)
+			b.SetParallelism(8) // 8 callers per core, as concurrent HTTP requests
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					e := ext(dayEntry(int(seq.Load())), "one", fmt.Sprint(seq.Add(1)))
+					if _, err := st.Create(b.Context(), []timesheets.Entry{e}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			after, _ := Stats(st)
+			if g := after.Groups - before.Groups; g > 0 {
+				b.ReportMetric(float64(after.Members-before.Members)/float64(g), "calls/group")
+			}
+		})
+	}
+}

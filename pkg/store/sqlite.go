@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,9 +62,15 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 	}
 	params.Add("_pragma", "busy_timeout("+strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)+")")
 	params.Add("_pragma", "journal_mode(WAL)")
-	// In WAL mode NORMAL syncs at checkpoints, not at every commit: a power
-	// loss may lose the last commits but never corrupts the file.
-	params.Add("_pragma", "synchronous(NORMAL)")
+	// In WAL mode NORMAL syncs at checkpoints, not at every commit: a
+	// process crash loses no commit, a power loss may lose the last ones
+	// but never corrupts the file. A URL may ask for more
+	// (?_pragma=synchronous(FULL): an fsync per commit, i.e. per group).
+	if !slices.ContainsFunc(params["_pragma"], func(p string) bool {
+		return strings.HasPrefix(strings.ToLower(strings.TrimSpace(p)), "synchronous")
+	}) {
+		params.Add("_pragma", "synchronous(NORMAL)")
+	}
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "temp_store(MEMORY)") // statement journals in memory, not temp files
 	wparams := url.Values{"_txlock": {"immediate"}}

@@ -77,6 +77,13 @@ func TestSQLitePragmas(t *testing.T) {
 	assert.Equal(t, "1", get("r", "query_only"))
 	assert.Equal(t, "1", get("r", "synchronous"))
 	assert.Equal(t, "5000", get("r", "busy_timeout"))
+
+	// The URL's own synchronous setting is kept.
+	full := &harness{eng: engines[0], url: h.url + "?_pragma=synchronous(FULL)"}
+	st := full.open(t, Options{}).(traced).Store.(*sqliteStore)
+	var v string
+	require.NoError(t, st.w.QueryRowContext(ctxT(t), "PRAGMA synchronous").Scan(&v))
+	assert.Equal(t, "2", v) // FULL
 }
 
 // TestSQLiteConcurrentMigrations opens several stores at once on a new file,

@@ -3,6 +3,11 @@
 //
 // Open picks the engine from the database URL and applies the embedded
 // schema migrations before returning.
+//
+// Writes (Create, Approve, Delete) that arrive while a write transaction
+// runs are committed together in the next one (group commit), each under a
+// savepoint of its own, each caller getting its own result once the group
+// has committed; a lone write commits at once. See Stats.
 package store
 
 import (
@@ -19,7 +24,9 @@ import (
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
 
-// Options tune a store. Zero values take the defaults.
+// Options tune a store. Zero values take the defaults. Concurrent writes
+// are group-committed: at most MaxGroupMembers calls and MaxGroupEntries
+// entries (or one larger Create alone) per transaction.
 type Options struct {
 	// StatementTimeout bounds one SQL statement: PostgreSQL's
 	// statement_timeout on every pooled connection, SQLite's busy_timeout.
