@@ -92,6 +92,12 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 // first takes the id-order lock (see Create), outside every member's
 // savepoint: a lock taken inside one would be released when that member
 // rolls back.
+//
+// Groups of two replicas that approve or delete the same rows in opposite
+// orders can deadlock, which single-statement calls could not: PostgreSQL
+// then fails one statement (40P01, ErrUnavailable, retryable) after
+// deadlock_timeout; that member is rolled back to its savepoint, which
+// releases its row locks, and the rest of both groups commit.
 func (s *pgStore) begin(ctx context.Context, g []*member) (groupTx, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
