@@ -25,6 +25,11 @@ import (
 // A final error met later in the background (a migration that fails once the
 // database answers) arrives on fatal; the caller stops the process with it.
 func openStore(ctx context.Context, url string, logger *slog.Logger, m *metrics.Metrics) (st timesheets.Store, fatal <-chan error, err error) {
+	defer func() {
+		if st != nil {
+			m.ObserveGroupCommits(func() (metrics.GroupCommits, bool) { return groupCommits(st) })
+		}
+	}()
 	st, err = store.Open(ctx, url, store.Options{Logger: logger})
 	if err == nil {
 		m.DatabaseUp.Set(1)
@@ -38,6 +43,22 @@ func openStore(ctx context.Context, url string, logger *slog.Logger, m *metrics.
 	ch := make(chan error, 1)
 	go p.open(ctx, url, logger, m, ch)
 	return p, ch, nil
+}
+
+// groupCommits reads the store's group commit counters (store.Stats),
+// through a pendingStore once its database opened.
+func groupCommits(st timesheets.Store) (metrics.GroupCommits, bool) {
+	if p, ok := st.(*pendingStore); ok {
+		var err error
+		if st, err = p.get(); err != nil {
+			return metrics.GroupCommits{}, false
+		}
+	}
+	g, ok := store.Stats(st)
+	if !ok {
+		return metrics.GroupCommits{}, false
+	}
+	return metrics.GroupCommits{Transactions: g.Groups, Calls: g.Members, Dropped: g.Dropped, RolledBack: g.RolledBack, Sizes: g.Sizes[:]}, true
 }
 
 // waitFatal returns the final error from openStore's fatal channel, or nil

@@ -82,6 +82,11 @@ func TestMonitoringSeriesExistFromStart(t *testing.T) {
 	t.Run("the database is up", func(t *testing.T) {
 		require.Equal(t, 1.0, api["timesheets_database_up"].GetMetric()[0].GetGauge().GetValue())
 	})
+	t.Run("the store's group commits are counted from the start", func(t *testing.T) {
+		for _, fam := range []string{"timesheets_store_write_transactions_total", "timesheets_store_write_calls_total", "timesheets_store_write_group_size"} {
+			require.Contains(t, api, fam)
+		}
+	})
 	t.Run("the importer pushes every outcome", func(t *testing.T) {
 		require.ElementsMatch(t, []string{"created", "duplicate", "rejected", "failed"},
 			labelValues(pushed["timesheets_importer_entries_total"], "outcome"))

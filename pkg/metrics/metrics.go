@@ -15,6 +15,11 @@
 //	timesheets_policy_generation                        generation of the policy in force (0: none)
 //	timesheets_token_cache_total{result}                verified-token cache lookups (hit, miss)
 //	timesheets_database_up                              1 while the database answers, 0 while it does not
+//	timesheets_store_write_transactions_total           write transactions (group commits) begun
+//	timesheets_store_write_calls_total                  write calls they ran (calls/transactions: the mean group size)
+//	timesheets_store_write_calls_dropped_total          write calls whose request ended before their group ran
+//	timesheets_store_write_rollbacks_total              members of a group rolled back to their savepoint alone
+//	timesheets_store_write_group_size                   histogram of calls per write transaction
 //
 // Every series an alert or a dashboard watches exists from the start (at 0):
 // a counter that appears only with its first increment gives rate() and
@@ -69,6 +74,8 @@ type Metrics struct {
 	PolicyPending    prometheus.Gauge
 	TokenCache       *prometheus.CounterVec
 	DatabaseUp       prometheus.Gauge
+
+	reg prometheus.Registerer // where New registered them; nil: nowhere
 }
 
 // New makes a set of the collectors and registers them with reg; a nil reg
@@ -76,6 +83,7 @@ type Metrics struct {
 // when reg already holds them, as MustRegister does: one set per registry.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		reg: reg,
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "timesheets_auth_failures_total",
 			Help: "Requests that failed authentication or authorization, by reason and route pattern.",
@@ -165,4 +173,63 @@ func (m *Metrics) DeleteIssuer(issuer string) {
 	m.JWKSRefreshes.DeleteLabelValues(issuer, JWKSSuccess)
 	m.JWKSRefreshes.DeleteLabelValues(issuer, JWKSError)
 	m.JWKSKeys.DeleteLabelValues(issuer)
+}
+
+// GroupCommits is what the store reports of its group commits since it
+// opened: transactions begun, the write calls they ran, calls dropped before
+// their turn, members rolled back, and a histogram of group sizes whose
+// bucket i counts groups of up to 2^i calls (the store's own buckets).
+type GroupCommits struct {
+	Transactions, Calls, Dropped, RolledBack uint64
+	Sizes                                    []uint64
+}
+
+// groupCommits reads a store's counters at each scrape: they live in the
+// store, which must not depend on Prometheus.
+type groupCommits struct {
+	read                                         func() (GroupCommits, bool)
+	transactions, calls, dropped, rolled, groups *prometheus.Desc
+}
+
+// ObserveGroupCommits exposes the store's group commit counters beside the
+// set's, read at each scrape from read (false: no store open yet, nothing
+// reported).
+func (m *Metrics) ObserveGroupCommits(read func() (GroupCommits, bool)) {
+	if m.reg == nil {
+		return
+	}
+	m.reg.MustRegister(&groupCommits{
+		read:         read,
+		transactions: prometheus.NewDesc("timesheets_store_write_transactions_total", "Write transactions begun; with group commit one carries every write call that queued while the previous one ran.", nil, nil),
+		calls:        prometheus.NewDesc("timesheets_store_write_calls_total", "Write calls (create, approve, delete) the write transactions ran.", nil, nil),
+		dropped:      prometheus.NewDesc("timesheets_store_write_calls_dropped_total", "Write calls whose request ended while they waited for their group.", nil, nil),
+		rolled:       prometheus.NewDesc("timesheets_store_write_rollbacks_total", "Members of a group of several that failed and were rolled back alone to their savepoint.", nil, nil),
+		groups:       prometheus.NewDesc("timesheets_store_write_group_size", "Write calls per write transaction.", nil, nil),
+	})
+}
+
+func (c *groupCommits) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.transactions, c.calls, c.dropped, c.rolled, c.groups} {
+		ch <- d
+	}
+}
+
+func (c *groupCommits) Collect(ch chan<- prometheus.Metric) {
+	g, ok := c.read()
+	if !ok {
+		return
+	}
+	for _, v := range []struct {
+		d *prometheus.Desc
+		n uint64
+	}{{c.transactions, g.Transactions}, {c.calls, g.Calls}, {c.dropped, g.Dropped}, {c.rolled, g.RolledBack}} {
+		ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n))
+	}
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, n := range g.Sizes {
+		cum += n
+		buckets[float64(uint64(1)<<i)] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.groups, g.Transactions, float64(g.Calls), buckets)
 }
