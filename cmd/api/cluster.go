@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -19,8 +20,8 @@ import (
 )
 
 // runInCluster enforces a ScopePolicy watched with controller-runtime: the
-// manager serves metrics, runs the reconcilers, and on every replica the
-// service, its API and probe servers.
+// manager runs the reconcilers and, on every replica, the service and its
+// API, probe and metrics servers.
 func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	ns, name, err := splitPolicyRef(c.policyRef, os.Getenv("POD_NAMESPACE"))
 	if err != nil {
@@ -34,8 +35,8 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// controller-runtime's registry: the manager's metrics server exposes
-	// the API's figures beside the controllers', the Go and the process ones.
+	// controller-runtime's registry: /metrics exposes the API's figures
+	// beside the controllers', the Go and the process ones.
 	m := metrics.New(crmetrics.Registry)
 	st, fatal, err := openStore(ctx, c.databaseURL, logger, m)
 	if err != nil {
@@ -45,13 +46,14 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	svc := service.New(service.Options{Store: st, Logger: logger, Metrics: m, TokenCacheSize: c.tokenCacheSize, PublicURL: c.publicURL})
 
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:  controller.Scheme(),
-		Logger:  logr.FromSlogHandler(logger.Handler()),
-		Cache:   controller.CacheOptions(ns, name),
-		Metrics: metricsserver.Options{BindAddress: c.metricsAddress},
-		// The probes are served by a server of their own (below), as in file
-		// mode: /readyz stays 200 with a note while a new generation waits,
-		// and a 503 says why, which controller-runtime's healthz cannot.
+		Scheme: controller.Scheme(),
+		Logger: logr.FromSlogHandler(logger.Handler()),
+		Cache:  controller.CacheOptions(ns, name),
+		// Metrics and probes are served by servers of their own (below), as
+		// in file mode: /readyz stays 200 with a note while a new generation
+		// waits and a 503 says why, which controller-runtime's healthz
+		// cannot; /metrics serves controller-runtime's registry all the same.
+		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Every replica enforces; the election only picks the status writer.
 		LeaderElection:                c.leaderElect,
@@ -69,7 +71,8 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 	}
 	runnables, err := newServers(logger,
 		listener{"api", c.listenAddress, svc.Handler(), tlsConfig},
-		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil})
+		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil},
+		listener{"metrics", c.metricsAddress, promhttp.HandlerFor(crmetrics.Registry, promhttp.HandlerOpts{}), nil})
 	if err != nil {
 		return err
 	}

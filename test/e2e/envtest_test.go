@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -290,8 +289,7 @@ type apiProcess struct {
 
 // startAPI runs the API binary with the Deployment's container args and env,
 // rebinding its ports to loopback and its data volume to a directory.
-// Each server binds port 0; the API logs its address ("serving"), and of the
-// two the manager serves, the one that answers /metrics is the metrics one.
+// Each server binds port 0 and logs the address it bound ("serving").
 func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep appsv1.Deployment, dir string) *apiProcess {
 	t.Helper()
 	ctr := dep.Spec.Template.Spec.Containers[0]
@@ -331,30 +329,14 @@ func startAPI(t testing.TB, ctx context.Context, bin, kubeconfig string, dep app
 		}
 	})
 	eventually(t, 30*time.Second, "API listening on its three ports", func() error {
-		p.apiAddr = servingAddress(p.log.String(), "api")
-		if p.apiAddr == "" {
-			return errors.New(`no "serving" record of the api server`)
-		}
-		addrs, err := listeningAddrs(cmd.Process.Pid)
-		if err != nil {
-			return err
-		}
-		var others []string
-		for _, a := range addrs {
-			if a != p.apiAddr {
-				others = append(others, a)
+		log := p.log.String()
+		addrs := map[string]string{}
+		for _, name := range []string{"api", "probes", "metrics"} {
+			if addrs[name] = servingAddress(log, name); addrs[name] == "" {
+				return fmt.Errorf(`no "serving" record of the %s server`, name)
 			}
 		}
-		if len(others) != 2 {
-			return fmt.Errorf("listening on %v; want the api's %s and two more", addrs, p.apiAddr)
-		}
-		if code := getStatus("http://" + others[1] + "/metrics"); code == http.StatusOK {
-			others[0], others[1] = others[1], others[0]
-		}
-		if code := getStatus("http://" + others[0] + "/metrics"); code != http.StatusOK {
-			return fmt.Errorf("neither of %v serves /metrics", others)
-		}
-		p.metricsURL, p.probeURL = "http://"+others[0], "http://"+others[1]
+		p.apiAddr, p.probeURL, p.metricsURL = addrs["api"], "http://"+addrs["probes"], "http://"+addrs["metrics"]
 		if code := getStatus(p.probeURL + "/healthz"); code != http.StatusOK {
 			return fmt.Errorf("%s/healthz: %d", p.probeURL, code)
 		}
@@ -382,42 +364,6 @@ func servingAddress(log, name string) string {
 		}
 	}
 	return ""
-}
-
-// listeningAddrs returns the IPv4 addresses process pid listens on: the
-// TCP sockets in LISTEN state (/proc/PID/net/tcp) among its open files.
-func listeningAddrs(pid int) ([]string, error) {
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return nil, err
-	}
-	inodes := map[string]bool{}
-	for _, fd := range fds {
-		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-		if inode, ok := strings.CutPrefix(target, "socket:["); err == nil && ok {
-			inodes[strings.TrimSuffix(inode, "]")] = true
-		}
-	}
-	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
-	if err != nil {
-		return nil, err
-	}
-	var addrs []string
-	for _, line := range strings.Split(string(table), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: TCP_LISTEN
-			continue
-		}
-		hexIP, hexPort, _ := strings.Cut(f[1], ":")
-		ip, err1 := strconv.ParseUint(hexIP, 16, 32)
-		port, err2 := strconv.ParseUint(hexPort, 16, 16)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		// The kernel prints the address in host byte order (little-endian here).
-		addrs = append(addrs, fmt.Sprintf("%d.%d.%d.%d:%d", byte(ip), byte(ip>>8), byte(ip>>16), byte(ip>>24), port))
-	}
-	return addrs, nil
 }
 
 // relay accepts connections on ln until the test ends and relays each to
