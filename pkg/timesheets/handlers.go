@@ -203,6 +203,10 @@ func (a *API) stamp(r *http.Request, e *Entry) {
 // upload takes one entry (as POST /timesheets) or a JSON array of entries.
 // Valid entries are stored in one transaction; invalid ones are reported
 // and not stored. With ?all_or_nothing=true, one invalid entry stores none.
+// With ?dry_run=true, nothing is stored: every entry is decoded, validated
+// and checked against the caller as for a real upload, and the answer is
+// the batch's results (one for a single entry), each valid entry "valid".
+// Only storing finds duplicates and conflicts, so a dry run reports none.
 //
 // Memory: the first MaxEntryBytes+1 bytes are read for every request; a
 // body that fits is handled at once. A longer one must be an array, and
@@ -210,14 +214,11 @@ func (a *API) stamp(r *http.Request, e *Entry) {
 // buffer it is read into. Entries are decoded one at a time from that
 // buffer, each held to MaxEntryBytes, and errors quote little of a value.
 func (a *API) upload(w http.ResponseWriter, r *http.Request) {
-	strict := false
-	v, ferr := queryValue(r.URL.Query(), "all_or_nothing")
-	if ferr == nil && v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			ferr = &FieldError{Field: "all_or_nothing", Message: "must be true or false"}
-		}
-		strict = b
+	var opt uploadOptions
+	q := r.URL.Query()
+	ferr := boolParam(q, "all_or_nothing", &opt.strict)
+	if ferr == nil {
+		ferr = boolParam(q, "dry_run", &opt.dryRun)
 	}
 	if ferr != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: ferr.Field + ": " + ferr.Message, Fields: []FieldError{*ferr}})
@@ -236,7 +237,7 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) {
 	head = head[:n]
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		a.uploadBody(w, r, head, strict) // it all fits in one entry's limit
+		a.uploadBody(w, r, head, opt) // it all fits in one entry's limit
 		return
 	case err != nil:
 		a.readError(w, err, MaxBatchBytes)
@@ -266,7 +267,27 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	a.uploadBody(w, r, data, strict)
+	a.uploadBody(w, r, data, opt)
+}
+
+// uploadOptions are an upload's query parameters.
+type uploadOptions struct {
+	strict bool // all_or_nothing
+	dryRun bool // dry_run: validate, store nothing
+}
+
+// boolParam reads an optional boolean query parameter into dst.
+func boolParam(q url.Values, name string, dst *bool) *FieldError {
+	v, ferr := queryValue(q, name)
+	if ferr != nil || v == "" {
+		return ferr
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return &FieldError{Field: name, Message: "must be true or false"}
+	}
+	*dst = b
+	return nil
 }
 
 // acquireLarge takes a slot for a large upload, with its buffer, if one is
@@ -304,22 +325,50 @@ func (a *API) largeSlots() chan []byte {
 func (a *API) releaseLarge(buf []byte) { a.largeSlots() <- buf[:0] }
 
 // uploadBody serves an upload's complete body.
-func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, strict bool) {
+//
+// Each entry is decoded once. The body is not checked as a whole first:
+// splitArray tells whether it has an array's shape, and decoding each
+// element checks that element's JSON; both holding, the body is valid
+// JSON. Only when either cannot tell (an element too large to decode, not
+// UTF-8, or malformed, or the array's own punctuation wrong) is the whole
+// body checked, so that malformed JSON is refused as a whole, as before.
+func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, opt uploadOptions) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '[' {
+	var (
+		raws      [][]byte
+		total     int
+		checked   bool // the body is known to be valid JSON
+		malformed = func() bool {
+			if checked {
+				return false
+			}
+			checked = true
+			if json.Valid(body) {
+				return false
+			}
+			// Unmarshal fails in its validity check, before it decodes anything.
+			a.invalid(w, ValidationError{jsonFieldError(json.Unmarshal(body, new([]json.RawMessage)))})
+			return true
+		}
+	)
+	switch {
+	case len(trimmed) == 0 || trimmed[0] != '[':
 		if len(body) > MaxEntryBytes {
 			a.tooLarge(w, MaxEntryBytes)
 			return
 		}
-		a.createOne(w, r, body)
-		return
+		if !opt.dryRun {
+			a.createOne(w, r, body)
+			return
+		}
+		raws, total = [][]byte{body}, 1 // answered as a batch of one
+	default:
+		var shaped bool
+		raws, total, shaped = splitArray(trimmed, MaxBatchEntries)
+		if (!shaped || total == 0 || total > MaxBatchEntries) && malformed() {
+			return
+		}
 	}
-	if !json.Valid(body) {
-		// Unmarshal fails in its validity check, before it decodes anything.
-		a.invalid(w, ValidationError{jsonFieldError(json.Unmarshal(body, new([]json.RawMessage)))})
-		return
-	}
-	raws, total := splitArray(trimmed, MaxBatchEntries)
 	if total == 0 {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: "the batch is empty; send at least one entry"})
 		return
@@ -340,10 +389,16 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 	for i, raw := range raws {
 		out.Results[i].Index = i
 		if len(raw) > MaxEntryBytes {
+			if malformed() {
+				return
+			}
 			reject(i, []FieldError{{Message: fmt.Sprintf("the entry is larger than %d bytes", MaxEntryBytes)}})
 			continue
 		}
-		e, err := DecodeEntry(raw)
+		e, wellFormed, err := decodeEntry(raw)
+		if !wellFormed && malformed() {
+			return
+		}
 		if err != nil {
 			var ve ValidationError
 			errors.As(err, &ve)
@@ -361,6 +416,19 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, st
 		}
 		valid = append(valid, e)
 		validIdx = append(validIdx, i)
+	}
+	strict := opt.strict
+	if opt.dryRun {
+		for _, i := range validIdx {
+			out.Results[i].Status = BatchValid
+		}
+		out.Valid = len(validIdx)
+		status := http.StatusOK
+		if strict && out.Rejected > 0 {
+			status = http.StatusBadRequest
+		}
+		writeJSON(w, status, out)
+		return
 	}
 	if strict && out.Rejected > 0 {
 		out.notStored()
@@ -441,18 +509,26 @@ func (a *API) createWithoutConflicts(ctx context.Context, entries []Entry, idx [
 	}
 }
 
-// splitArray returns the elements of a valid JSON array, as subslices of
-// data, at most limit of them, and how many there are.
-func splitArray(data []byte, limit int) (elems [][]byte, total int) {
+// splitArray returns the elements of a JSON array, as subslices of data,
+// at most limit of them, and how many there are. shaped tells that data
+// has an array's punctuation: elements (none empty) separated by commas,
+// a closing ], then only whitespace. Data that is shaped, and whose every
+// element is valid JSON, is valid JSON; of other data the elements mean
+// nothing.
+func splitArray(data []byte, limit int) (elems [][]byte, total int, shaped bool) {
+	empty := false // an element between two commas, or after the last, is empty
 	start, depth := -1, 0
 	inString, escaped := false, false
-	end := func(i int) {
-		if start >= 0 {
-			if total < limit+1 {
-				elems = append(elems, bytes.TrimRight(data[start:i], " \t\r\n"))
-			}
-			total++
+	end := func(i int, last bool) {
+		if start < 0 {
+			// Only "[]" (with whitespace) has no element before its ].
+			empty = empty || !last || total > 0
+			return
 		}
+		if total < limit+1 {
+			elems = append(elems, bytes.TrimRight(data[start:i], " \t\r\n"))
+		}
+		total++
 		start = -1
 	}
 	for i := bytes.IndexByte(data, '[') + 1; i < len(data); i++ {
@@ -477,13 +553,14 @@ func splitArray(data []byte, limit int) (elems [][]byte, total int) {
 			depth++
 		case '}', ']':
 			if depth == 0 { // the array's own ]
-				end(i)
-				return elems, total
+				end(i, true)
+				shaped = c == ']' && !empty && len(bytes.TrimLeft(data[i+1:], " \t\r\n")) == 0
+				return elems, total, shaped
 			}
 			depth--
 		case ',':
 			if depth == 0 {
-				end(i)
+				end(i, false)
 				continue
 			}
 		}
@@ -491,7 +568,7 @@ func splitArray(data []byte, limit int) (elems [][]byte, total int) {
 			start = i
 		}
 	}
-	return elems, total
+	return elems, total, false
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {

@@ -332,3 +332,68 @@ func TestQueryParametersAreStrict(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
 	require.Contains(t, a.raw, "more than once")
 }
+
+// TestDryRunStoresNothing: ?dry_run=true decodes and checks every entry as
+// an upload would, answers each valid one "valid" (a single entry too, as
+// a batch of one), still gives a bad entry its error, and stores nothing.
+func TestDryRunStoresNothing(t *testing.T) {
+	s := newServer(t, 0)
+	const path = "/timesheets/upload?dry_run=true"
+	bad := `{"user_id":"u","date":"yesterday","project":"P","hours":1}`
+
+	a := s.as(t, "importer", "POST", path, "["+entry("u", "tool", "1", 1)+","+bad+","+entry("v", "", "", 2)+"]")
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	rs := results(t, a)
+	require.Equal(t, []any{"valid", "rejected", "valid"}, []any{rs[0]["status"], rs[1]["status"], rs[2]["status"]})
+	require.Equal(t, "date", rs[1]["errors"].([]any)[0].(map[string]any)["field"], a.raw)
+	require.Equal(t, float64(2), a.body["valid"])
+	require.Equal(t, float64(1), a.body["rejected"])
+	require.Equal(t, float64(0), a.body["created"])
+	require.NotContains(t, rs[0], "id")
+
+	a = s.as(t, "importer", "POST", path, entry("u", "", "", 1))
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "valid", results(t, a)[0]["status"])
+	require.Empty(t, a.header.Get("Location"))
+
+	a = s.as(t, "importer", "POST", path, bad)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	require.Equal(t, "rejected", results(t, a)[0]["status"])
+
+	// The caller is checked as for a real upload.
+	a = s.as(t, "", "POST", path, "["+entry("u", "tool", "2", 1)+"]")
+	require.Equal(t, "rejected", results(t, a)[0]["status"], a.raw)
+	require.Contains(t, a.raw, "needs a token naming its client")
+
+	a = s.as(t, "importer", "POST", path+"&all_or_nothing=true", "["+entry("u", "", "", 1)+","+bad+"]")
+	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
+	require.Equal(t, "valid", results(t, a)[0]["status"])
+
+	for _, body := range []string{"[" + entry("u", "", "", 1) + ",]", "{", "[]"} {
+		a = s.as(t, "importer", "POST", path, body)
+		require.Equal(t, http.StatusBadRequest, a.status, "%s: %s", body, a.raw)
+	}
+	a = s.as(t, "importer", "POST", "/timesheets/upload?dry_run=maybe", entry("u", "", "", 1))
+	require.Equal(t, http.StatusBadRequest, a.status, a.raw)
+	require.Contains(t, a.raw, "dry_run")
+
+	require.Zero(t, s.count(t), "a dry run stored an entry")
+	// The same key is then stored for real, once: the dry run took nothing.
+	a = s.as(t, "importer", "POST", "/timesheets/upload", "["+entry("u", "tool", "1", 1)+"]")
+	require.Equal(t, "created", results(t, a)[0]["status"], a.raw)
+	require.Equal(t, 1, s.count(t))
+}
+
+// TestMalformedBatchIsRefusedWhole: a batch that is not JSON is refused as
+// a whole, though its entries are decoded one by one without checking the
+// body first.
+func TestMalformedBatchIsRefusedWhole(t *testing.T) {
+	s := newServer(t, 0)
+	e := entry("u", "", "", 1)
+	for _, body := range []string{"[" + e + ",]", "[," + e + "]", "[" + e + " " + e + "]", "[" + e + "}", "[" + e + "] x", "[" + e, "[" + e + ",{]"} {
+		a := s.as(t, "importer", "POST", "/timesheets/upload", body)
+		require.Equal(t, http.StatusBadRequest, a.status, "%s: %s", body, a.raw)
+		require.Equal(t, "invalid_entry", a.body["error"], a.raw)
+	}
+	require.Zero(t, s.count(t))
+}

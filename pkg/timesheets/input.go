@@ -64,21 +64,38 @@ func (v ValidationError) Error() string {
 // DecodeEntry parses one JSON entry strictly (unknown fields are errors) and
 // validates it.
 func DecodeEntry(data []byte) (Entry, error) {
+	e, _, err := decodeEntry(data)
+	return e, err
+}
+
+// decodeEntry is DecodeEntry telling also whether data was found to be
+// one valid JSON value: false if it is not, or was not looked at as JSON.
+func decodeEntry(data []byte) (e Entry, wellFormed bool, err error) {
 	// encoding/json would replace invalid UTF-8 with U+FFFD; JSON text must
 	// be UTF-8 (RFC 8259 section 8.1), so refuse it instead.
 	if !utf8.Valid(data) {
-		return Entry{}, ValidationError{{Message: "the entry is not valid UTF-8"}}
+		return Entry{}, false, ValidationError{{Message: "the entry is not valid UTF-8"}}
 	}
 	var in Input
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return Entry{}, ValidationError{jsonFieldError(err)}
+		// Decode reads the whole value before it decodes: an error that is
+		// not of its syntax leaves the value known to be valid JSON.
+		var syntaxErr *json.SyntaxError
+		wellFormed := !errors.As(err, &syntaxErr) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF)
+		if wellFormed {
+			if _, terr := dec.Token(); terr != io.EOF {
+				wellFormed = false
+			}
+		}
+		return Entry{}, wellFormed, ValidationError{jsonFieldError(err)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Entry{}, ValidationError{{Field: "", Message: "unexpected data after the JSON object"}}
+		return Entry{}, false, ValidationError{{Field: "", Message: "unexpected data after the JSON object"}}
 	}
-	return in.Validate()
+	e, err = in.Validate()
+	return e, true, err
 }
 
 // jsonFieldError turns a decoding error into a message naming the field.

@@ -229,23 +229,42 @@ func violation(e timesheets.Entry) string {
 
 // FuzzSplitArray: the batch decoder's element splitter finds exactly the
 // elements encoding/json finds, so every entry of a batch is held to the
-// entry limit and decoded alone.
+// entry limit and decoded alone; and what it calls shaped, with valid
+// elements, is valid JSON, so the batch need not be checked as a whole.
 func FuzzSplitArray(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte("[" + s + "]"))
 		f.Add([]byte("[ " + s + " ,\n" + s + "\t]"))
 	}
 	f.Add([]byte(`[1, "a,]\"", [2, {"x": "]"}], null, {}, true]`))
+	for _, s := range []string{"[,]", "[1,]", "[,1]", "[1,,2]", "[1 2]", "[1}", "[1]x", "[1", "[{}] ]", "[[1],}"} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		trimmed := bytes.TrimLeft(data, " \t\r\n")
-		if !json.Valid(data) || len(trimmed) == 0 || trimmed[0] != '[' {
+		if len(trimmed) == 0 || trimmed[0] != '[' {
+			return
+		}
+		if !json.Valid(data) {
+			elems, total, shaped := timesheets.SplitArray(trimmed, 1<<20)
+			for _, e := range elems {
+				if !json.Valid(e) {
+					return
+				}
+			}
+			if shaped && len(elems) == total {
+				t.Fatalf("%q is not JSON, but shaped with valid elements %q", data, elems)
+			}
 			return
 		}
 		var want []json.RawMessage
 		if err := json.Unmarshal(data, &want); err != nil {
 			t.Fatal(err)
 		}
-		got, total := timesheets.SplitArray(trimmed, len(want))
+		got, total, shaped := timesheets.SplitArray(trimmed, len(want))
+		if !shaped {
+			t.Fatalf("%q is a JSON array, not shaped as one", data)
+		}
 		if total != len(want) || len(got) != len(want) {
 			t.Fatalf("%d elements (%d collected), encoding/json finds %d", total, len(got), len(want))
 		}
