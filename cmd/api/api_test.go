@@ -10,9 +10,11 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
@@ -304,6 +306,50 @@ func BenchmarkGetTimesheet(b *testing.B) {
 					r.Body.Close()
 					if r.StatusCode != 200 {
 						b.Errorf("status %d", r.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkUpload is the seed's request, POST /timesheets/upload with one
+// entry of its own (a fresh external_id), through the handler chain as
+// cmd/api assembles it (CORS, instrumentation into a real registry, the
+// policy guard, the handler), in process: no sockets, no OpenAPI check, so
+// that a CPU profile shows the API's own work. dry_run is the same request
+// storing nothing. hack/load measures the binary over loopback.
+func BenchmarkUpload(b *testing.B) {
+	for _, mode := range []string{"store", "dry_run"} {
+		b.Run(mode, func(b *testing.B) {
+			is := newDevIssuer(b)
+			st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(b.TempDir(), "ts.db"), store.Options{})
+			require.NoError(b, err)
+			b.Cleanup(func() { st.Close() })
+			h := startService(b, service.Options{Store: st, Logger: slog.New(slog.DiscardHandler), TokenCacheSize: 10000,
+				Metrics: metrics.New(prometheus.NewRegistry())}, policy.Sample(is.Issuer(), devAudience)).Handler()
+			s := &stack{issuer: is}
+			tok := "Bearer " + s.token(b, "importer")
+			path := "/timesheets/upload"
+			if mode == "dry_run" {
+				path += "?dry_run=true"
+			}
+			var seq atomic.Int64
+			b.SetParallelism(4)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					body := fmt.Sprintf(`[{"user_id":"007","date":"2017-05-10T17:40:20.095Z","project":"StoreZero","hours":5,"source":"bench","external_id":"%d"}]`, seq.Add(1))
+					req := httptest.NewRequest("POST", path, strings.NewReader(body))
+					req.Header.Set("Authorization", tok)
+					req.Header.Set("Content-Type", "application/json")
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Errorf("status %d: %s", w.Code, w.Body)
 						return
 					}
 				}

@@ -232,7 +232,14 @@ func (a *API) upload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBatchBytes)
-	head := make([]byte, MaxEntryBytes+1)
+	// A body of known length under the limit needs no more than its
+	// length (and one byte to see its end): most uploads are one entry,
+	// and a buffer of the limit for each was most of an upload's CPU.
+	headSize := int64(MaxEntryBytes + 1)
+	if r.ContentLength >= 0 && r.ContentLength < headSize {
+		headSize = r.ContentLength + 1
+	}
+	head := make([]byte, headSize)
 	n, err := io.ReadFull(body, head)
 	head = head[:n]
 	switch {

@@ -232,6 +232,9 @@ func text(v *string, field string, max int, required bool, bad func(string, stri
 // made to look like another; and U+FFFD, which encoding/json puts in place
 // of an escaped lone surrogate.
 func invisible(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r < 0x20 || r == 0x7f // the ASCII controls, without the tables
+	}
 	return r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
