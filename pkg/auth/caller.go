@@ -63,5 +63,10 @@ func identity(issuer, kind, value string) string {
 
 func namePart(s string) bool {
 	return s != "" && len(s) <= maxIdentityPart && utf8.ValidString(s) &&
-		!strings.ContainsFunc(s, func(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) })
+		!strings.ContainsFunc(s, func(r rune) bool {
+			if r < utf8.RuneSelf {
+				return r < 0x20 || r == 0x7f // the ASCII controls, without the tables
+			}
+			return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+		})
 }

@@ -8,7 +8,10 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/abc-inc/timesheets/pkg/metrics"
 )
@@ -17,6 +20,7 @@ import (
 // never by raw path, and makes a server span of each: continuing the
 // caller's trace when it sends a W3C traceparent.
 func Instrument(m *metrics.Metrics, mux *http.ServeMux, next http.Handler) http.Handler {
+	var series sync.Map // routeKey -> *routeSeries
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		_, pattern := mux.Handler(r)
@@ -29,9 +33,41 @@ func Instrument(m *metrics.Metrics, mux *http.ServeMux, next http.Handler) http.
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		endSpan(span, sw.code)
-		m.HTTPRequests.WithLabelValues(pattern, method, strconv.Itoa(sw.code)).Inc()
-		m.HTTPDuration.WithLabelValues(pattern, method).Observe(time.Since(start).Seconds())
+		s := seriesOf(&series, m, pattern, method)
+		s.requests(sw.code).Inc()
+		s.duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+// routeKey names the series of one route and method.
+type routeKey struct{ pattern, method string }
+
+// routeSeries holds the children of one route and method, so that a
+// request looks them up once by a key of two strings, not by hashing its
+// label values in each vector. The keys are few: patterns and methods are
+// fixed sets, and so are the statuses the handlers answer.
+type routeSeries struct {
+	duration prometheus.Observer
+	counts   *prometheus.CounterVec // curried with route and method
+	codes    sync.Map               // int -> prometheus.Counter
+}
+
+func seriesOf(series *sync.Map, m *metrics.Metrics, pattern, method string) *routeSeries {
+	k := routeKey{pattern, method}
+	if s, ok := series.Load(k); ok {
+		return s.(*routeSeries)
+	}
+	labels := prometheus.Labels{"route": pattern, "method": method}
+	s, _ := series.LoadOrStore(k, &routeSeries{duration: m.HTTPDuration.With(labels), counts: m.HTTPRequests.MustCurryWith(labels)})
+	return s.(*routeSeries)
+}
+
+func (s *routeSeries) requests(code int) prometheus.Counter {
+	if c, ok := s.codes.Load(code); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := s.codes.LoadOrStore(code, s.counts.WithLabelValues(strconv.Itoa(code)))
+	return c.(prometheus.Counter)
 }
 
 // MethodLabel keeps a method, as a metric label or in a log line, to a
