@@ -28,12 +28,12 @@ func Instrument(m *metrics.Metrics, mux *http.ServeMux, next http.Handler) http.
 			pattern = metrics.RouteUnmatched
 		}
 		method := MethodLabel(r.Method)
-		ctx, span := startSpan(r, method, pattern)
+		s := seriesOf(&series, m, pattern, method)
+		ctx, span := startSpan(r, s.span)
 		defer span.End()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		endSpan(span, sw.code)
-		s := seriesOf(&series, m, pattern, method)
 		s.requests(sw.code).Inc()
 		s.duration.Observe(time.Since(start).Seconds())
 	})
@@ -44,9 +44,11 @@ type routeKey struct{ pattern, method string }
 
 // routeSeries holds the children of one route and method, so that a
 // request looks them up once by a key of two strings, not by hashing its
-// label values in each vector. The keys are few: patterns and methods are
-// fixed sets, and so are the statuses the handlers answer.
+// label values in each vector, and its span's name and route. The keys are
+// few: patterns and methods are fixed sets, and so are the statuses the
+// handlers answer.
 type routeSeries struct {
+	span     spanRoute
 	duration prometheus.Observer
 	counts   *prometheus.CounterVec // curried with route and method
 	codes    sync.Map               // int -> prometheus.Counter
@@ -58,7 +60,7 @@ func seriesOf(series *sync.Map, m *metrics.Metrics, pattern, method string) *rou
 		return s.(*routeSeries)
 	}
 	labels := prometheus.Labels{"route": pattern, "method": method}
-	s, _ := series.LoadOrStore(k, &routeSeries{duration: m.HTTPDuration.With(labels), counts: m.HTTPRequests.MustCurryWith(labels)})
+	s, _ := series.LoadOrStore(k, &routeSeries{span: newSpanRoute(method, pattern), duration: m.HTTPDuration.With(labels), counts: m.HTTPRequests.MustCurryWith(labels)})
 	return s.(*routeSeries)
 }
 

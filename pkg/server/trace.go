@@ -16,30 +16,44 @@ import (
 	"github.com/abc-inc/timesheets/pkg/tracing"
 )
 
+// spanRoute is what a server span says of its route and method, the same
+// for every request of them: worked out once per route (Instrument).
+type spanRoute struct {
+	name   string
+	method attribute.KeyValue
+	route  attribute.KeyValue // http.route; a zero KeyValue when no route matched
+}
+
+func newSpanRoute(method, pattern string) spanRoute {
+	if method == "other" {
+		method = "_OTHER" // the conventions' name for a method outside the known set
+	}
+	sr := spanRoute{name: method, method: attribute.String("http.request.method", method)} // the name when no route matched
+	if route := routeOf(pattern); route != "" {
+		sr.name += " " + route
+		sr.route = attribute.String("http.route", route)
+	}
+	return sr
+}
+
 // startSpan starts the request's server span, named and described as the
 // HTTP semantic conventions say (https://opentelemetry.io/docs/specs/semconv/http/http-spans/)
 // but only with values from fixed sets: the route pattern, never the raw
 // path or query; no header, so no token.
-func startSpan(r *http.Request, method, pattern string) (context.Context, trace.Span) {
+func startSpan(r *http.Request, sr spanRoute) (context.Context, trace.Span) {
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	if method == "other" {
-		method = "_OTHER" // the conventions' name for a method outside the known set
-	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	attrs := []attribute.KeyValue{
-		attribute.String("http.request.method", method),
+	attrs := make([]attribute.KeyValue, 0, 4)
+	attrs = append(attrs, sr.method,
 		attribute.String("url.scheme", scheme),
-		attribute.String("network.protocol.version", strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)),
+		attribute.String("network.protocol.version", strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)))
+	if sr.route.Key != "" {
+		attrs = append(attrs, sr.route)
 	}
-	name := method // the conventions' name when no route matched
-	if route := routeOf(pattern); route != "" {
-		name += " " + route
-		attrs = append(attrs, attribute.String("http.route", route))
-	}
-	return tracing.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	return tracing.Tracer().Start(ctx, sr.name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 }
 
 // routeOf is the path template of a ServeMux pattern ("[METHOD ][HOST]/PATH"),
