@@ -60,6 +60,7 @@ var conformance = []struct {
 	{"Ping", testPing},
 	{"GroupCommitBurst", testGroupCommitBurst},
 	{"GroupCommitLone", testGroupCommitLone},
+	{"GroupCommitMerged", testGroupCommitMerged},
 }
 
 func testCreateGetDay(t *testing.T, h *harness) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,11 @@ type member struct {
 	// its results in the caller's variables. An error means the member is
 	// rolled back (its savepoint); the error is the caller's.
 	fn func(ctx context.Context, tx groupTx) error
+	// entry and res are set for a Create of one entry: the group may insert
+	// it with the other such members in one statement (see mergeCreates),
+	// writing its result to res[0] instead of running fn.
+	entry *timesheets.Entry
+	res   []timesheets.CreateResult
 
 	state atomic.Int32
 	err   error
@@ -77,6 +83,10 @@ type combiner struct {
 	// context as the engine maps its errors.
 	mapErr    func(op string, err error) error
 	opTimeout time.Duration
+	// createMany is the engine's Create in a transaction (what the members'
+	// fn of a Create runs): mergeCreates calls it once for the group's
+	// one-entry Creates. Nil: every member runs its own fn.
+	createMany func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.CreateResult) error
 
 	mu    sync.Mutex
 	busy  bool // a leader is running a group
@@ -94,7 +104,13 @@ type combiner struct {
 // timeout. A member whose ctx ends while it is queued is dropped with
 // ctx.Err() (mapped); once its group runs, it commits with the group.
 func (c *combiner) do(ctx context.Context, op string, entries int, create bool, fn func(context.Context, groupTx) error) error {
-	m := &member{ctx: ctx, op: op, entries: entries, create: create, fn: fn}
+	return c.run1(&member{ctx: ctx, op: op, entries: entries, create: create, fn: fn})
+}
+
+// run1 queues m, or leads a group of it when no transaction runs, and
+// returns its error once its group's transaction has ended.
+func (c *combiner) run1(m *member) error {
+	ctx, op := m.ctx, m.op
 	c.mu.Lock()
 	if !c.busy {
 		c.busy = true
@@ -120,6 +136,16 @@ func (c *combiner) do(ctx context.Context, op string, entries int, create bool, 
 		c.lead(g)
 	}
 	return m.err
+}
+
+// create runs a Create of entries as a member of the next group; fn is the
+// engine's Create in a transaction, writing to res.
+func (c *combiner) create(ctx context.Context, entries []timesheets.Entry, res []timesheets.CreateResult, fn func(context.Context, groupTx) error) error {
+	m := &member{ctx: ctx, op: "create", entries: len(entries), create: true, fn: fn}
+	if len(entries) == 1 {
+		m.entry, m.res = &entries[0], res
+	}
+	return c.run1(m)
 }
 
 // lead runs the group g (g[0] is the calling member), then hands the
@@ -203,7 +229,13 @@ func (c *combiner) run(g []*member) {
 			return
 		}
 	} else {
-		for _, m := range live {
+		rest, err := c.mergeCreates(ctx, tx, live)
+		if err != nil {
+			tx.rollback()
+			fail(err)
+			return
+		}
+		for _, m := range rest {
 			if err := tx.exec(ctx, "SAVEPOINT member"); err != nil {
 				tx.rollback()
 				fail(err)
@@ -230,6 +262,61 @@ func (c *combiner) run(g []*member) {
 	if err := tx.commit(ctx); err != nil {
 		fail(err)
 	}
+}
+
+// mergeCreates inserts the one-entry Creates of a group of several in one
+// call of createMany, under one savepoint, and gives each its result: a
+// statement per entry costs more than the entry (a batch of 500 stores at
+// several times the rate of single entries). Entries of the same key are
+// resolved as if their Creates ran one after the other in arrival order:
+// the first is created (or conflicts), a later one of the same owner is its
+// duplicate, another owner's conflicts. If createMany fails otherwise, the
+// savepoint is rolled back and those members run one by one like the rest,
+// so a bad entry fails only its own call. It returns the members still to
+// run; an error is the transaction's (a savepoint statement failed).
+func (c *combiner) mergeCreates(ctx context.Context, tx groupTx, g []*member) (rest []*member, err error) {
+	var merged []*member
+	for _, m := range g {
+		if m.entry != nil && c.createMany != nil {
+			merged = append(merged, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	if len(merged) < 2 {
+		return g, nil
+	}
+	entries := make([]timesheets.Entry, len(merged))
+	for i, m := range merged {
+		entries[i] = *m.entry
+	}
+	res := make([]timesheets.CreateResult, len(merged))
+	if err := tx.exec(ctx, "SAVEPOINT merged"); err != nil {
+		return nil, err
+	}
+	if err := c.createMany(ctx, tx, entries, res); err != nil && !errors.Is(err, timesheets.ErrConflict) {
+		c.stats.unmerged.Add(1)
+		if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT merged"); err != nil {
+			return nil, err
+		}
+		if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
+			return nil, err
+		}
+		return g, nil // each on its own: the bad entry fails alone
+	}
+	if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
+		return nil, err
+	}
+	// createMany's ErrConflict would roll back one call's entries; here
+	// each entry is its own call, and a conflicting one inserted nothing.
+	for i, m := range merged {
+		m.res[0] = res[i]
+		if res[i].Conflict {
+			m.err = timesheets.ErrConflict
+		}
+	}
+	c.stats.merged.Add(uint64(len(merged)))
+	return rest, nil
 }
 
 // queued counts the members waiting for a group (for tests).
@@ -259,6 +346,10 @@ type GroupStats struct {
 	// RolledBack counts the members of groups of several that failed and
 	// were rolled back to their savepoint.
 	RolledBack uint64
+	// Merged counts one-entry Creates inserted together with the others of
+	// their group; Unmerged the merged inserts that failed, after which
+	// their members ran one by one.
+	Merged, Unmerged uint64
 	// Sizes is a histogram of group sizes: Sizes[0] counts groups of 1
 	// member, Sizes[i] those of 2^(i-1)+1 to 2^i members.
 	Sizes [groupSizeBuckets]uint64
@@ -266,7 +357,10 @@ type GroupStats struct {
 
 type groupCounters struct {
 	groups, members, dropped, rolledBack atomic.Uint64
-	sizes                                [groupSizeBuckets]atomic.Uint64
+	// merged counts one-entry Creates inserted by mergeCreates; unmerged the
+	// merged inserts that failed and ran their members one by one.
+	merged, unmerged atomic.Uint64
+	sizes            [groupSizeBuckets]atomic.Uint64
 }
 
 func (s *groupCounters) record(n int) {
@@ -280,7 +374,8 @@ func (s *groupCounters) record(n int) {
 }
 
 func (s *groupCounters) snapshot() GroupStats {
-	out := GroupStats{Groups: s.groups.Load(), Members: s.members.Load(), Dropped: s.dropped.Load(), RolledBack: s.rolledBack.Load()}
+	out := GroupStats{Groups: s.groups.Load(), Members: s.members.Load(), Dropped: s.dropped.Load(), RolledBack: s.rolledBack.Load(),
+		Merged: s.merged.Load(), Unmerged: s.unmerged.Load()}
 	for i := range s.sizes {
 		out.Sizes[i] = s.sizes[i].Load()
 	}

@@ -205,6 +205,94 @@ func testGroupCommitBurst(t *testing.T, h *harness) {
 	assert.Len(t, stored, 1+1+3+8)
 }
 
+// testGroupCommitMerged queues one-entry Creates behind a held transaction
+// and shows they are inserted together (one merged insert) with each caller
+// getting what it would have got alone, in arrival order: new keys created
+// with their own ids, repeats of a key by the same owner its duplicates,
+// another owner's key a conflict, whether stored before or created earlier
+// in the group. Then a group with an entry the schema refuses: the merged
+// insert fails, its members run one by one, and only the bad one fails.
+func testGroupCommitMerged(t *testing.T, h *harness) {
+	mustCreate(t, h.st, owned(ext(dayEntry(1), "mrg", "taken"), otherOwner))
+	burst := func(entries []timesheets.Entry) []outcome {
+		t.Helper()
+		paused, resume := holdFirstGroup(t, h.st)
+		blocker := make(chan error, 1)
+		go func() {
+			_, err := h.st.Create(ctxT(t), []timesheets.Entry{ext(dayEntry(2), "mrg", fmt.Sprintf("blocker-%d", len(entries)))})
+			blocker <- err
+		}()
+		<-paused
+		out := make([]outcome, len(entries))
+		var wg sync.WaitGroup
+		c := writesOf(t, h.st)
+		for k, e := range entries {
+			// One at a time into the queue, so arrival order is k's.
+			wg.Go(func() { out[k].res, out[k].err = h.st.Create(ctxT(t), []timesheets.Entry{e}) })
+			waitFor(t, 10*time.Second, "call queued", func() bool { return c.queued() == k+1 })
+		}
+		resume()
+		wg.Wait()
+		require.NoError(t, <-blocker)
+		return out
+	}
+
+	var entries []timesheets.Entry
+	for k := range 6 {
+		entries = append(entries, ext(dayEntry(10+k), "mrg", fmt.Sprintf("new-%d", k))) // 0-5
+	}
+	entries = append(entries,
+		ext(dayEntry(20), "mrg", "same"), ext(dayEntry(21), "mrg", "same"), // 6, 7: created, then its duplicate
+		ext(dayEntry(22), "mrg", "taken"),                                                     // 8: another owner's, stored before
+		ext(dayEntry(23), "mrg", "mine"), owned(ext(dayEntry(24), "mrg", "mine"), otherOwner)) // 9, 10: created, then a conflict
+	before, _ := Stats(h.st)
+	out := burst(entries)
+	after, _ := Stats(h.st)
+	assert.Equal(t, uint64(len(entries)), after.Merged-before.Merged, "every one-entry Create in one insert")
+	assert.Zero(t, after.Unmerged-before.Unmerged)
+	assert.Zero(t, after.RolledBack-before.RolledBack)
+
+	ids := map[int64]bool{}
+	for k := range 6 {
+		require.NoError(t, out[k].err, "create %d", k)
+		require.False(t, out[k].res[0].Duplicate || out[k].res[0].Conflict)
+		require.False(t, ids[out[k].res[0].ID], "id %d given twice", out[k].res[0].ID)
+		ids[out[k].res[0].ID] = true
+		got, err := h.st.Get(ctxT(t), out[k].res[0].ID)
+		require.NoError(t, err)
+		want := entries[k]
+		want.ID = got.ID
+		assert.Equal(t, want, got)
+	}
+	require.NoError(t, out[6].err)
+	require.False(t, out[6].res[0].Duplicate)
+	require.NoError(t, out[7].err)
+	assert.Equal(t, timesheets.CreateResult{ID: out[6].res[0].ID, Duplicate: true}, out[7].res[0])
+	require.ErrorIs(t, out[8].err, timesheets.ErrConflict)
+	assert.True(t, out[8].res[0].Conflict)
+	require.NoError(t, out[9].err)
+	require.ErrorIs(t, out[10].err, timesheets.ErrConflict)
+	assert.True(t, out[10].res[0].Conflict)
+	mine, err := h.st.Get(ctxT(t), out[9].res[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, testOwner, mine.Owner, "the first Create of the key won")
+
+	bad := ext(dayEntry(30), "mrg", "bad")
+	bad.Hours = 0
+	before, _ = Stats(h.st)
+	out = burst([]timesheets.Entry{ext(dayEntry(31), "mrg", "good-0"), bad, ext(dayEntry(32), "mrg", "good-1")})
+	after, _ = Stats(h.st)
+	assert.Equal(t, uint64(1), after.Unmerged-before.Unmerged, "the refused entry failed the merged insert")
+	require.NoError(t, out[0].err)
+	require.Error(t, out[1].err)
+	assert.NotErrorIs(t, out[1].err, timesheets.ErrConflict)
+	require.NoError(t, out[2].err)
+	for _, k := range []int{0, 2} {
+		_, err := h.st.Get(ctxT(t), out[k].res[0].ID)
+		require.NoError(t, err, "good entry %d stored", k)
+	}
+}
+
 // testGroupCommitLone shows that a call arriving when no transaction runs
 // commits at once in a group of its own, and that a group of one whose
 // member fails is rolled back whole.

@@ -84,7 +84,10 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 		return nil, pgError("open", err)
 	}
 	s := &pgStore{pool: pool, opTimeout: o.OperationTimeout}
-	s.writes = &combiner{begin: s.begin, mapErr: pgError, opTimeout: o.OperationTimeout}
+	s.writes = &combiner{begin: s.begin, mapErr: pgError, opTimeout: o.OperationTimeout,
+		createMany: func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.CreateResult) error {
+			return pgCreate(ctx, tx.(pgTx).Tx, entries, res)
+		}}
 	return s, nil
 }
 
@@ -167,7 +170,7 @@ func (s *pgStore) Create(ctx context.Context, entries []timesheets.Entry) ([]tim
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	err := s.writes.do(ctx, "create", len(entries), true, func(ctx context.Context, tx groupTx) error {
+	err := s.writes.create(ctx, entries, res, func(ctx context.Context, tx groupTx) error {
 		return pgCreate(ctx, tx.(pgTx).Tx, entries, res)
 	})
 	if errors.Is(err, timesheets.ErrConflict) {

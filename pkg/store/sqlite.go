@@ -88,6 +88,9 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 		},
 		mapErr:    sqliteError,
 		opTimeout: o.OperationTimeout,
+		createMany: func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.CreateResult) error {
+			return s.create(ctx, tx.(sqliteTx).Tx, entries, res)
+		},
 	}
 	defer func() {
 		if err != nil {
@@ -189,7 +192,7 @@ func (s *sqliteStore) Create(ctx context.Context, entries []timesheets.Entry) ([
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	err := s.writes.do(ctx, "create", len(entries), true, func(ctx context.Context, tx groupTx) error {
+	err := s.writes.create(ctx, entries, res, func(ctx context.Context, tx groupTx) error {
 		return s.create(ctx, tx.(sqliteTx).Tx, entries, res)
 	})
 	if errors.Is(err, timesheets.ErrConflict) {
