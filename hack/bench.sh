@@ -21,6 +21,8 @@ go test -run '^$' -bench 'BenchmarkGetTimesheet' -benchtime 5s ./cmd/api | tee -
 echo "== batch upload, 500 entries per batch (pkg/store, pkg/importer)"
 go test -run '^$' -bench 'BenchmarkCreate500' -benchtime 3s ./pkg/store | tee -a "$out" | grep Benchmark || true
 go test -run '^$' -bench 'BenchmarkImport' -benchtime 3s ./pkg/importer | tee -a "$out" | grep Benchmark || true
+echo "== single-entry Creates from 16 callers, group-committed: SQLite synchronous NORMAL vs FULL, PostgreSQL (pkg/store)"
+go test -run '^$' -bench 'BenchmarkCreateOne' -benchtime 3s ./pkg/store | tee -a "$out" | grep Benchmark || true
 echo "== the seed's request, POST /timesheets/upload with one entry, on loopback to the api binary: stored vs ?dry_run=true (hack/load)"
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$bindir/api" ./cmd/api
 go build -o "$bindir/load" ./hack/load
@@ -32,15 +34,17 @@ raw=$(ns 'raw-rsa2048-verify'); first=$(ns 'first-seen-token'); rep=$(ns 'repeat
 plain=$(ns 'scope-only'); cond=$(ns 'scope-and-condition')
 off=$(metric 'auth-off' 'req/s'); on=$(metric 'auth-on' 'req/s')
 imp=$(metric 'BenchmarkImport' 'entries/s'); sq=$(metric 'Create500/sqlite' 'entries/s'); pg=$(metric 'Create500/postgres' 'entries/s')
+one_normal=$(ns 'CreateOne/sqlite-normal'); one_full=$(ns 'CreateOne/sqlite-full'); one_pg=$(ns 'CreateOne/postgres')
 echo
 echo "== summary"
-awk -v plain="$plain" -v cond="$cond" -v raw="$raw" -v first="$first" -v rep="$rep" -v off="$off" -v on="$on" -v imp="${imp:-0}" -v sq="${sq:-0}" -v pg="${pg:-0}" 'BEGIN {
+awk -v plain="$plain" -v cond="$cond" -v raw="$raw" -v first="$first" -v rep="$rep" -v off="$off" -v on="$on" -v imp="${imp:-0}" -v sq="${sq:-0}" -v pg="${pg:-0}" -v onen="${one_normal:-0}" -v onef="${one_full:-0}" -v onep="${one_pg:-0}" 'BEGIN {
   printf "first-seen RS256 token: %.1f us = %.2fx the raw RSA-2048 verify (%.1f us); target <= 1.5x\n", first/1000, first/raw, raw/1000
   printf "repeated token:         %.2f us; target <= 2 us\n", rep/1000
   printf "route condition (CEL):  %.2f us per request with it, %.2f us without: %.2fx\n", cond/1000, plain/1000, cond/plain
   if (off > 0) printf "loopback GET throughput: %.0f req/s with auth, %.0f without: auth costs %.1f%%; target <= 20%%\n", on, off, (1-on/off)*100
   printf "store, batches of 500: SQLite %.0f entries/s, PostgreSQL %.0f entries/s; target >= 20000\n", sq, pg
   printf "importer end to end through HTTP into SQLite: %.0f entries/s; target >= 20000\n", imp
+  if (onen > 0) printf "single-entry Creates, 16 callers, group commit: SQLite NORMAL %.0f/s, FULL %.0f/s (FULL costs %.0f%%), PostgreSQL %.0f/s\n", 1e9/onen, 1e9/onef, (onef/onen-1)*100, 1e9/onep
 }'
 awk '$2 == 32 && ($1 == "sqlite" || $1 == "postgres") {
   target = ($1 == "sqlite") ? "target >= 0.60, p99 < 20 ms" : "aim >= 0.40"
