@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/controller"
 	"github.com/abc-inc/timesheets/pkg/metrics"
-	"github.com/abc-inc/timesheets/pkg/server"
 	"github.com/abc-inc/timesheets/pkg/service"
 )
 
@@ -69,17 +67,9 @@ func runInCluster(ctx context.Context, c config, logger *slog.Logger) error {
 		Activator: svc.Activator, Keys: svc.Keys, Logger: logger}); err != nil {
 		return err
 	}
-	runnables, err := newServers(logger,
-		listener{"api", c.listenAddress, svc.Handler(), tlsConfig},
-		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil},
-		listener{"metrics", c.metricsAddress, promhttp.HandlerFor(crmetrics.Registry, promhttp.HandlerOpts{}), nil})
+	runnables, err := serving(c, svc, tlsConfig, certs, fatal, crmetrics.Registry, logger)
 	if err != nil {
 		return err
-	}
-	runnables = append(runnables, svc,
-		everyReplica(func(ctx context.Context) error { return waitFatal(ctx, fatal) }))
-	if certs != nil {
-		runnables = append(runnables, certs)
 	}
 	for _, r := range runnables {
 		if err := mgr.Add(r); err != nil {

@@ -9,8 +9,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/abc-inc/timesheets/pkg/server"
+	"github.com/abc-inc/timesheets/pkg/service"
 )
 
 // newServer listens on addr now (a taken port fails at start, and the log
@@ -44,6 +49,26 @@ func newServer(name, addr string, h http.Handler, tlsConfig *tls.Config, logger 
 		Listener:        ln,
 		ShutdownTimeout: &timeout,
 	}, nil
+}
+
+// serving is what both modes run on every replica, in a manager or an
+// errgroup: the service, its API, probe and metrics servers (metrics from
+// gatherer), the certificate watcher (when serving TLS) and the wait for a
+// final database error. The modes differ only in what feeds the policy.
+func serving(c config, svc *service.Service, tlsConfig *tls.Config, certs *certwatcher.CertWatcher,
+	fatal <-chan error, gatherer prometheus.Gatherer, logger *slog.Logger) ([]manager.Runnable, error) {
+	runnables, err := newServers(logger,
+		listener{"api", c.listenAddress, svc.Handler(), tlsConfig},
+		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil},
+		listener{"metrics", c.metricsAddress, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), nil})
+	if err != nil {
+		return nil, err
+	}
+	runnables = append(runnables, svc, everyReplica(func(ctx context.Context) error { return waitFatal(ctx, fatal) }))
+	if certs != nil {
+		runnables = append(runnables, certs)
+	}
+	return runnables, nil
 }
 
 // listener describes one server of newServers.

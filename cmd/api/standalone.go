@@ -7,13 +7,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
-	"github.com/abc-inc/timesheets/pkg/server"
 	"github.com/abc-inc/timesheets/pkg/service"
 )
 
@@ -55,19 +53,10 @@ func runStandalone(ctx context.Context, c config, logger *slog.Logger) error {
 			return err
 		}
 	}
-	runnables, err := newServers(logger,
-		listener{"api", c.listenAddress, svc.Handler(), tlsConfig},
-		listener{"probes", c.probeAddress, server.Probes(svc.Ready), nil},
-		listener{"metrics", c.metricsAddress, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil})
+	runnables, err := serving(c, svc, tlsConfig, certs, fatal, reg, logger)
 	if err != nil {
 		return err
 	}
-	runnables = append(runnables, svc,
-		everyReplica(func(ctx context.Context) error { return waitFatal(ctx, fatal) }))
-	if certs != nil {
-		runnables = append(runnables, certs)
-	}
-
 	if devServer != nil {
 		runnables = append(runnables, devServer)
 	}
