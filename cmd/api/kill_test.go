@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -123,49 +121,19 @@ func killEntryFields(extID string) killFields {
 		Project: fmt.Sprintf("P-%d", i%10), ExternalID: extID, Hours: float64(i%8) + 0.5}
 }
 
-type listedEntry struct {
-	ID         int64   `json:"id"`
-	UserID     string  `json:"user_id"`
-	Date       string  `json:"date"`
-	Project    string  `json:"project"`
-	Hours      float64 `json:"hours"`
-	Source     string  `json:"source"`
-	ExternalID string  `json:"external_id"`
-}
-
 func (e listedEntry) fields() killFields {
 	return killFields{UserID: e.UserID, Date: e.Date, Project: e.Project, ExternalID: e.ExternalID, Hours: e.Hours}
 }
 
-// listSource pages through the entries and returns those of one source
-// by external id, failing on a key stored twice.
+// listSource returns the entries of one source by external id, failing on
+// a key stored twice.
 func (p *process) listSource(t *testing.T, token, source string) map[string]listedEntry {
 	t.Helper()
-	out, cursor := map[string]listedEntry{}, ""
-	for {
-		req, err := http.NewRequest(http.MethodGet, p.apiURL+"/timesheets?limit=500&cursor="+cursor, nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		var page struct {
-			Items      []listedEntry `json:"items"`
-			NextCursor string        `json:"next_cursor"`
-		}
-		require.Equal(t, 200, resp.StatusCode)
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
-		resp.Body.Close()
-		for _, e := range page.Items {
-			if e.Source != source {
-				continue
-			}
-			_, dup := out[e.ExternalID]
-			require.False(t, dup, "entry %s stored twice", e.ExternalID)
-			out[e.ExternalID] = e
-		}
-		if page.NextCursor == "" {
-			return out
-		}
-		cursor = strings.TrimSpace(page.NextCursor)
+	out := map[string]listedEntry{}
+	for _, e := range p.entriesOf(t, token, source) {
+		_, dup := out[e.ExternalID]
+		require.False(t, dup, "entry %s stored twice", e.ExternalID)
+		out[e.ExternalID] = e
 	}
+	return out
 }

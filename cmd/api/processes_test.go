@@ -388,10 +388,27 @@ func (p *process) uploadTraced(token, batch string, wrote func()) (int, map[stri
 	return resp.StatusCode, body, nil
 }
 
-// countSource pages through the entries and counts those of one source.
+// countSource counts the entries of one source.
 func (p *process) countSource(t *testing.T, token, source string) int {
 	t.Helper()
-	n, cursor := 0, ""
+	return len(p.entriesOf(t, token, source))
+}
+
+type listedEntry struct {
+	ID         int64   `json:"id"`
+	UserID     string  `json:"user_id"`
+	Date       string  `json:"date"`
+	Project    string  `json:"project"`
+	Hours      float64 `json:"hours"`
+	Source     string  `json:"source"`
+	ExternalID string  `json:"external_id"`
+}
+
+// entriesOf pages through the entries and returns those of one source.
+func (p *process) entriesOf(t *testing.T, token, source string) []listedEntry {
+	t.Helper()
+	var out []listedEntry
+	cursor := ""
 	for {
 		req, err := http.NewRequest(http.MethodGet, p.apiURL+"/timesheets?limit=500&cursor="+cursor, nil)
 		require.NoError(t, err)
@@ -399,21 +416,19 @@ func (p *process) countSource(t *testing.T, token, source string) int {
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		var page struct {
-			Items []struct {
-				Source string `json:"source"`
-			} `json:"items"`
-			NextCursor string `json:"next_cursor"`
+			Items      []listedEntry `json:"items"`
+			NextCursor string        `json:"next_cursor"`
 		}
 		require.Equal(t, 200, resp.StatusCode)
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
 		resp.Body.Close()
 		for _, e := range page.Items {
 			if e.Source == source {
-				n++
+				out = append(out, e)
 			}
 		}
 		if page.NextCursor == "" {
-			return n
+			return out
 		}
 		cursor = page.NextCursor
 	}
