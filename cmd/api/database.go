@@ -137,6 +137,38 @@ func (p *pendingStore) Create(ctx context.Context, entries []timesheets.Entry) (
 	return st.Create(ctx, entries)
 }
 
+func (p *pendingStore) Upsert(ctx context.Context, entries []timesheets.Entry) ([]timesheets.UpsertResult, error) {
+	st, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	return st.Upsert(ctx, entries)
+}
+
+func (p *pendingStore) Update(ctx context.Context, e timesheets.Entry, ifRevision int64) (timesheets.Entry, error) {
+	st, err := p.get()
+	if err != nil {
+		return timesheets.Entry{}, err
+	}
+	return st.Update(ctx, e, ifRevision)
+}
+
+func (p *pendingStore) Prune(ctx context.Context, pr timesheets.Prune) (timesheets.PruneResult, error) {
+	st, err := p.get()
+	if err != nil {
+		return timesheets.PruneResult{}, err
+	}
+	return st.Prune(ctx, pr)
+}
+
+func (p *pendingStore) Checkpoint(ctx context.Context, owner, source string) (timesheets.Checkpoint, error) {
+	st, err := p.get()
+	if err != nil {
+		return timesheets.Checkpoint{}, err
+	}
+	return st.Checkpoint(ctx, owner, source)
+}
+
 func (p *pendingStore) Get(ctx context.Context, id int64) (timesheets.Entry, error) {
 	st, err := p.get()
 	if err != nil {

@@ -71,6 +71,7 @@ func testCreateGetDay(t *testing.T, h *harness) {
 		UserType: timesheets.UserTypeEmployee, UserID: "Kyle", Date: &d, Project: "Auth0 – ünïcode ✓",
 		Hours: 7.25, Source: "jira", ExternalID: "JIRA-1", Status: timesheets.StatusApproved,
 		CreatedBy: "auth0|abc", CreatedAt: testTime, ApprovedBy: "boss", ApprovedAt: &approved, Owner: testOwner,
+		Revision: 1, UpdatedAt: testTime,
 	}
 	res := mustCreate(t, h.st, in)
 	require.False(t, res[0].Duplicate)

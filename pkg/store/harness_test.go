@@ -194,6 +194,7 @@ func dayEntry(n int) timesheets.Entry {
 		UserType: timesheets.UserTypeEmployee, UserID: fmt.Sprintf("user-%d", n%7), Date: &d,
 		Project: fmt.Sprintf("project-%d", n%5), Hours: float64(n%8) + 0.5,
 		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime, Owner: testOwner,
+		Revision: 1, UpdatedAt: testTime,
 	}
 }
 
@@ -203,6 +204,7 @@ func weekEntry(n int) timesheets.Entry {
 		UserType: timesheets.UserTypeContractor, UserID: fmt.Sprintf("user-%d", n%7),
 		Year: 2024, Week: 1 + n%52, Project: fmt.Sprintf("project-%d", n%5), Hours: 40,
 		Status: timesheets.StatusPending, CreatedBy: "tester", CreatedAt: testTime, Owner: testOwner,
+		Revision: 1, UpdatedAt: testTime,
 	}
 }
 

@@ -244,10 +244,11 @@ func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
 }
 
 const pgInsert = `INSERT INTO entries (id, user_type, user_id, date_ns, year, week, period_start, project, hours,
-	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner)
+	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner,
+	date_day, revision, updated_at_ns, source_updated_at_ns)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::int[], $7::date[],
 	$8::text[], $9::float8[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::bigint[],
-	$17::text[])
+	$17::text[], $18::smallint[], $19::bigint[], $20::bigint[], $21::bigint[])
 ON CONFLICT (source, external_id) WHERE external_id <> '' DO NOTHING
 RETURNING id`
 
@@ -263,6 +264,9 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []row, idx []int, res []tim
 		userType, userID, project, source     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		externalID, status, createdBy, apprBy = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		owner                                 = make([]string, n)
+		day                                   = make([]int16, n)
+		revision, updatedNS                   = make([]int64, n), make([]int64, n)
+		sourceUpdatedNS                       = make([]*int64, n)
 	)
 	for k, i := range idx {
 		r := &rows[i]
@@ -271,10 +275,10 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []row, idx []int, res []tim
 		periodStart[k], hours[k] = r.periodStart, r.e.Hours
 		userType[k], userID[k], project[k], source[k] = r.e.UserType, r.e.UserID, r.e.Project, r.e.Source
 		externalID[k], status[k], createdBy[k], apprBy[k] = r.e.ExternalID, r.e.Status, r.e.CreatedBy, r.e.ApprovedBy
-		owner[k] = r.e.Owner
+		owner[k], day[k], revision[k], updatedNS[k], sourceUpdatedNS[k] = r.e.Owner, int16(r.day), r.e.Revision, r.updatedNS, r.sourceUpdatedNS
 	}
 	out, err := tx.Query(ctx, pgInsert, id, userType, userID, dateNS, year, week, periodStart, project, hours,
-		source, externalID, status, createdBy, createdNS, apprBy, approvedNS, owner)
+		source, externalID, status, createdBy, createdNS, apprBy, approvedNS, owner, day, revision, updatedNS, sourceUpdatedNS)
 	if err != nil {
 		return nil, err
 	}
@@ -375,13 +379,20 @@ func (s *pgStore) Delete(ctx context.Context, id int64) error {
 	})
 }
 
+// pgDelete deletes a pending entry. Against a concurrent approval, the
+// DELETE waits for its commit, re-checks status, and deletes nothing.
 func pgDelete(ctx context.Context, tx pgx.Tx, id int64) error {
-	tag, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = $1", id)
+	tag, err := tx.Exec(ctx, "DELETE FROM entries WHERE id = $1 AND status = 'pending'", id)
 	if err != nil {
 		return pgError("delete", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return timesheets.ErrNotFound
+		// Not deleted: approved (locked), or not there.
+		var status string
+		if err := tx.QueryRow(ctx, "SELECT status FROM entries WHERE id = $1", id).Scan(&status); err != nil {
+			return pgError("delete", err)
+		}
+		return timesheets.ErrLocked
 	}
 	return nil
 }
@@ -405,7 +416,8 @@ func (s *pgStore) Approve(ctx context.Context, id int64, approver string, at tim
 // replicas) the second waits for the first to commit, re-checks
 // status = 'pending', and updates nothing.
 func pgApprove(ctx context.Context, tx pgx.Tx, id int64, approver string, at time.Time) (timesheets.Entry, error) {
-	e, err := scanEntry(tx.QueryRow(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
+	e, err := scanEntry(tx.QueryRow(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3,
+		revision = revision + 1, updated_at_ns = $3
 		WHERE id = $1 AND status = 'pending' RETURNING `+columns, id, approver, at.UnixNano()))
 	if err == nil {
 		return e, nil
@@ -418,6 +430,140 @@ func pgApprove(ctx context.Context, tx pgx.Tx, id int64, approver string, at tim
 		return timesheets.Entry{}, pgError("approve", err)
 	}
 	return e, timesheets.ErrAlreadyApproved
+}
+
+// Upsert stores entries in its group's transaction (see upsert). As a
+// Create, it takes the id-order lock; entries it reads, it locks (FOR
+// UPDATE), so that an approval or update of another replica waits for it,
+// or it for them.
+func (s *pgStore) Upsert(ctx context.Context, entries []timesheets.Entry) (res []timesheets.UpsertResult, err error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.writes.do(ctx, "upsert", len(entries), true, func(ctx context.Context, tx groupTx) (err error) {
+		res, err = upsert(ctx, pgEntryTx{tx.(pgTx).Tx}, entries, time.Now().UTC())
+		return err
+	})
+	return res, err
+}
+
+// Update replaces an entry's content in its group's transaction.
+func (s *pgStore) Update(ctx context.Context, e timesheets.Entry, ifRevision int64) (out timesheets.Entry, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.writes.do(ctx, "update", 1, false, func(ctx context.Context, tx groupTx) (err error) {
+		out, err = update(ctx, pgEntryTx{tx.(pgTx).Tx}, e, ifRevision, time.Now().UTC())
+		return err
+	})
+	return out, err
+}
+
+// Prune deletes in its group's transaction (see prune).
+func (s *pgStore) Prune(ctx context.Context, p timesheets.Prune) (res timesheets.PruneResult, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.writes.do(ctx, "prune", max(p.Limit, 1), false, func(ctx context.Context, tx groupTx) (err error) {
+		res, err = prune(ctx, pgEntryTx{tx.(pgTx).Tx}, p)
+		return err
+	})
+	return res, err
+}
+
+// Checkpoint reads what owner has of source (index entries_owner_source).
+func (s *pgStore) Checkpoint(ctx context.Context, owner, source string) (timesheets.Checkpoint, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var (
+		c  timesheets.Checkpoint
+		ns *int64
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT count(*), max(source_updated_at_ns) FROM entries WHERE owner = $1 AND source = $2`,
+		owner, source).Scan(&c.Entries, &ns); err != nil {
+		return timesheets.Checkpoint{}, pgError("checkpoint", err)
+	}
+	c.SourceUpdatedAt = fromNanos(ns)
+	return c, nil
+}
+
+// pgEntryTx gives upsert, update and prune the statements they need.
+type pgEntryTx struct{ tx pgx.Tx }
+
+func (t pgEntryTx) create(ctx context.Context, entries []timesheets.Entry, res []timesheets.CreateResult) error {
+	return pgCreate(ctx, t.tx, entries, res)
+}
+
+// lock reads and row-locks the entries, in id order so that two
+// transactions locking overlapping sets cannot deadlock.
+func (t pgEntryTx) lock(ctx context.Context, ids []int64) (map[int64]timesheets.Entry, error) {
+	rows, err := t.tx.Query(ctx, "SELECT "+columns+" FROM entries WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids)
+	if err != nil {
+		return nil, pgError("read", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]timesheets.Entry, len(ids))
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, pgError("read", err)
+		}
+		out[e.ID] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, pgError("read", err)
+	}
+	return out, nil
+}
+
+func (t pgEntryTx) rewrite(ctx context.Context, e timesheets.Entry) error {
+	r := newRow(e, e.UpdatedAt)
+	_, err := t.tx.Exec(ctx, `UPDATE entries SET user_type = $2, user_id = $3, date_ns = $4, year = $5, week = $6,
+		period_start = $7, project = $8, hours = $9, date_day = $10, revision = $11, updated_at_ns = $12, source_updated_at_ns = $13
+		WHERE id = $1`, e.ID, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week, r.periodStart,
+		r.e.Project, r.e.Hours, int16(r.day), r.e.Revision, r.updatedNS, r.sourceUpdatedNS)
+	if err != nil {
+		return pgError("update", err)
+	}
+	return nil
+}
+
+func (t pgEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bool, limit int) ([]timesheets.PrunedEntry, bool, error) {
+	status := timesheets.StatusPending
+	if locked {
+		status = timesheets.StatusApproved
+	}
+	keep := p.Keep
+	if keep == nil {
+		keep = []string{}
+	}
+	// FOR UPDATE: an approval racing the prune either commits first (and
+	// the entry is kept as approved) or waits for the prune.
+	rows, err := t.tx.Query(ctx, `SELECT id, external_id FROM entries
+		WHERE owner = $1 AND source = $2 AND external_id <> '' AND period_start BETWEEN $3 AND $4 AND status = $5
+		AND external_id NOT IN (SELECT unnest($6::text[])) ORDER BY id LIMIT $7 FOR UPDATE`,
+		p.Owner, p.Source, day(p.From), day(p.To), status, keep, limit+1)
+	if err != nil {
+		return nil, false, pgError("prune", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (timesheets.PrunedEntry, error) {
+		var e timesheets.PrunedEntry
+		return e, r.Scan(&e.ID, &e.ExternalID)
+	})
+	if err != nil {
+		return nil, false, pgError("prune", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+func (t pgEntryTx) deleteIDs(ctx context.Context, ids []int64) error {
+	if _, err := t.tx.Exec(ctx, "DELETE FROM entries WHERE status = 'pending' AND id = ANY($1)", ids); err != nil {
+		return pgError("prune", err)
+	}
+	return nil
 }
 
 func (s *pgStore) Ping(ctx context.Context) error {

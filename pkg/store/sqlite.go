@@ -143,7 +143,7 @@ func (s *sqliteStore) op(ctx context.Context) (context.Context, context.CancelFu
 const insertChunk = 64
 
 // insertParams is the number of columns an INSERT sets.
-const insertParams = 17
+const insertParams = 21
 
 // prepareInserts prepares the INSERT of n rows for each power of two n up
 // to insertChunk. Each row has an id chosen by Create; RETURNING says which
@@ -153,7 +153,8 @@ func (s *sqliteStore) prepareInserts(ctx context.Context) error {
 	for n := 1; n <= insertChunk; n *= 2 {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO entries (id, user_type, user_id, date_ns, year, week, period_start, project, hours,
-	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner) VALUES `)
+	source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner,
+	date_day, revision, updated_at_ns, source_updated_at_ns) VALUES `)
 		for r := range n {
 			if r > 0 {
 				b.WriteString(", ")
@@ -235,7 +236,8 @@ func (s *sqliteStore) create(ctx context.Context, tx *sql.Tx, entries []timeshee
 			r := newRow(entries[i], now)
 			args = append(args, last, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week,
 				r.periodStart.Format(time.DateOnly), r.e.Project, r.e.Hours, r.e.Source, r.e.ExternalID,
-				r.e.Status, r.e.CreatedBy, r.createdNS, r.e.ApprovedBy, r.approvedNS, r.e.Owner)
+				r.e.Status, r.e.CreatedBy, r.createdNS, r.e.ApprovedBy, r.approvedNS, r.e.Owner,
+				r.day, r.e.Revision, r.updatedNS, r.sourceUpdatedNS)
 		}
 		if err := collectIDs(tx.StmtContext(ctx, s.inserts[n]).QueryContext(ctx, args...))(inserted); err != nil {
 			return sqliteError("create", err)
@@ -323,14 +325,16 @@ func (s *sqliteStore) Delete(ctx context.Context, id int64) error {
 }
 
 func sqliteDelete(ctx context.Context, tx *sql.Tx, id int64) error {
-	r, err := tx.ExecContext(ctx, "DELETE FROM entries WHERE id = $1", id)
+	var status string
+	err := tx.QueryRowContext(ctx, "DELETE FROM entries WHERE id = $1 AND status = 'pending' RETURNING status", id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not deleted: approved (locked), or not there.
+		if err = tx.QueryRowContext(ctx, "SELECT status FROM entries WHERE id = $1", id).Scan(&status); err == nil {
+			return timesheets.ErrLocked
+		}
+	}
 	if err != nil {
 		return sqliteError("delete", err)
-	}
-	if n, err := r.RowsAffected(); err != nil {
-		return sqliteError("delete", err)
-	} else if n == 0 {
-		return timesheets.ErrNotFound
 	}
 	return nil
 }
@@ -351,7 +355,8 @@ func (s *sqliteStore) Approve(ctx context.Context, id int64, approver string, at
 }
 
 func sqliteApprove(ctx context.Context, tx *sql.Tx, id int64, approver string, at time.Time) (timesheets.Entry, error) {
-	e, err := scanEntry(tx.QueryRowContext(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3
+	e, err := scanEntry(tx.QueryRowContext(ctx, `UPDATE entries SET status = 'approved', approved_by = $2, approved_at_ns = $3,
+		revision = revision + 1, updated_at_ns = $3
 		WHERE id = $1 AND status = 'pending' RETURNING `+columns, id, approver, at.UnixNano()))
 	if err == nil {
 		return e, nil
@@ -364,6 +369,144 @@ func sqliteApprove(ctx context.Context, tx *sql.Tx, id int64, approver string, a
 		return timesheets.Entry{}, sqliteError("approve", err)
 	}
 	return e, timesheets.ErrAlreadyApproved
+}
+
+// Upsert stores entries in its group's transaction (see upsert).
+func (s *sqliteStore) Upsert(ctx context.Context, entries []timesheets.Entry) (res []timesheets.UpsertResult, err error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.writes.do(ctx, "upsert", len(entries), true, func(ctx context.Context, tx groupTx) (err error) {
+		res, err = upsert(ctx, s.entryTx(tx), entries, time.Now().UTC())
+		return err
+	})
+	return res, err
+}
+
+// Update replaces an entry's content in its group's transaction.
+func (s *sqliteStore) Update(ctx context.Context, e timesheets.Entry, ifRevision int64) (out timesheets.Entry, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.writes.do(ctx, "update", 1, false, func(ctx context.Context, tx groupTx) (err error) {
+		out, err = update(ctx, s.entryTx(tx), e, ifRevision, time.Now().UTC())
+		return err
+	})
+	return out, err
+}
+
+// Prune deletes in its group's transaction (see prune).
+func (s *sqliteStore) Prune(ctx context.Context, p timesheets.Prune) (res timesheets.PruneResult, err error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err = s.writes.do(ctx, "prune", max(p.Limit, 1), false, func(ctx context.Context, tx groupTx) (err error) {
+		res, err = prune(ctx, s.entryTx(tx), p)
+		return err
+	})
+	return res, err
+}
+
+// Checkpoint reads what owner has of source, on a read connection.
+func (s *sqliteStore) Checkpoint(ctx context.Context, owner, source string) (timesheets.Checkpoint, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var (
+		c  timesheets.Checkpoint
+		ns *int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT count(*), max(source_updated_at_ns) FROM entries WHERE owner = $1 AND source = $2`,
+		owner, source).Scan(&c.Entries, &ns)
+	if err != nil {
+		return timesheets.Checkpoint{}, sqliteError("checkpoint", err)
+	}
+	c.SourceUpdatedAt = fromNanos(ns)
+	return c, nil
+}
+
+func (s *sqliteStore) entryTx(tx groupTx) sqliteEntryTx {
+	return sqliteEntryTx{s: s, tx: tx.(sqliteTx).Tx}
+}
+
+// sqliteEntryTx gives upsert, update and prune the statements they need.
+// The write transaction holds the database's write lock from its start,
+// so what lock reads stays as read until the commit.
+type sqliteEntryTx struct {
+	s  *sqliteStore
+	tx *sql.Tx
+}
+
+func (t sqliteEntryTx) create(ctx context.Context, entries []timesheets.Entry, res []timesheets.CreateResult) error {
+	return t.s.create(ctx, t.tx, entries, res)
+}
+
+func (t sqliteEntryTx) lock(ctx context.Context, ids []int64) (map[int64]timesheets.Entry, error) {
+	rows, err := t.tx.QueryContext(ctx, "SELECT "+columns+" FROM entries WHERE id IN (SELECT value FROM json_each($1))", jsonArray(ids))
+	if err != nil {
+		return nil, sqliteError("read", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]timesheets.Entry, len(ids))
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, sqliteError("read", err)
+		}
+		out[e.ID] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, sqliteError("read", err)
+	}
+	return out, nil
+}
+
+func (t sqliteEntryTx) rewrite(ctx context.Context, e timesheets.Entry) error {
+	r := newRow(e, e.UpdatedAt)
+	_, err := t.tx.ExecContext(ctx, `UPDATE entries SET user_type = $2, user_id = $3, date_ns = $4, year = $5, week = $6,
+		period_start = $7, project = $8, hours = $9, date_day = $10, revision = $11, updated_at_ns = $12, source_updated_at_ns = $13
+		WHERE id = $1`, e.ID, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week, r.periodStart.Format(time.DateOnly),
+		r.e.Project, r.e.Hours, r.day, r.e.Revision, r.updatedNS, r.sourceUpdatedNS)
+	if err != nil {
+		return sqliteError("update", err)
+	}
+	return nil
+}
+
+func (t sqliteEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bool, limit int) ([]timesheets.PrunedEntry, bool, error) {
+	status := timesheets.StatusPending
+	if locked {
+		status = timesheets.StatusApproved
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, external_id FROM entries
+		WHERE owner = $1 AND source = $2 AND external_id <> '' AND period_start BETWEEN $3 AND $4 AND status = $5
+		AND external_id NOT IN (SELECT value FROM json_each($6)) ORDER BY id LIMIT $7`,
+		p.Owner, p.Source, day(p.From).Format(time.DateOnly), day(p.To).Format(time.DateOnly), status, jsonArray(p.Keep), limit+1)
+	if err != nil {
+		return nil, false, sqliteError("prune", err)
+	}
+	defer rows.Close()
+	var out []timesheets.PrunedEntry
+	for rows.Next() {
+		var e timesheets.PrunedEntry
+		if err := rows.Scan(&e.ID, &e.ExternalID); err != nil {
+			return nil, false, sqliteError("prune", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, sqliteError("prune", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+func (t sqliteEntryTx) deleteIDs(ctx context.Context, ids []int64) error {
+	if _, err := t.tx.ExecContext(ctx, "DELETE FROM entries WHERE status = 'pending' AND id IN (SELECT value FROM json_each($1))", jsonArray(ids)); err != nil {
+		return sqliteError("prune", err)
+	}
+	return nil
 }
 
 // sqliteTx is a group's transaction on the write connection.

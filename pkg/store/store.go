@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,7 +150,7 @@ func unavailable(op string, err error) error {
 }
 
 // columns are the entry columns in the order scanEntry reads them.
-const columns = `id, user_type, user_id, date_ns, year, week, project, hours, source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner`
+const columns = `id, user_type, user_id, date_ns, year, week, project, hours, source, external_id, status, created_by, created_at_ns, approved_by, approved_at_ns, owner, date_day, revision, updated_at_ns, source_updated_at_ns`
 
 // scanner is satisfied by pgx.Row, pgx.Rows, *sql.Row and *sql.Rows.
 type scanner interface {
@@ -160,13 +161,17 @@ func scanEntry(r scanner) (timesheets.Entry, error) {
 	var (
 		e                          timesheets.Entry
 		dateNS, year, week, apprNS *int64
-		createdNS                  int64
+		sourceNS                   *int64
+		createdNS, updatedNS, day  int64
 	)
 	if err := r.Scan(&e.ID, &e.UserType, &e.UserID, &dateNS, &year, &week, &e.Project, &e.Hours,
-		&e.Source, &e.ExternalID, &e.Status, &e.CreatedBy, &createdNS, &e.ApprovedBy, &apprNS, &e.Owner); err != nil {
+		&e.Source, &e.ExternalID, &e.Status, &e.CreatedBy, &createdNS, &e.ApprovedBy, &apprNS, &e.Owner,
+		&day, &e.Revision, &updatedNS, &sourceNS); err != nil {
 		return e, err
 	}
-	e.Date = fromNanos(dateNS)
+	e.Date, e.Day = fromNanos(dateNS), day == 1
+	e.UpdatedAt = time.Unix(0, updatedNS).UTC()
+	e.SourceUpdatedAt = fromNanos(sourceNS)
 	if year != nil {
 		e.Year = int(*year)
 	}
@@ -197,12 +202,15 @@ func toNanos(t *time.Time) *int64 {
 // row is an entry prepared for insertion: defaults applied, times as Unix
 // nanoseconds.
 type row struct {
-	e           timesheets.Entry
-	dateNS      *int64
-	year, week  *int64
-	periodStart time.Time
-	createdNS   int64
-	approvedNS  *int64
+	e               timesheets.Entry
+	dateNS          *int64
+	year, week      *int64
+	periodStart     time.Time
+	createdNS       int64
+	approvedNS      *int64
+	day             int64 // date_day: 1 for a calendar day
+	updatedNS       int64
+	sourceUpdatedNS *int64
 }
 
 func newRow(e timesheets.Entry, now time.Time) row {
@@ -212,7 +220,17 @@ func newRow(e timesheets.Entry, now time.Time) row {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = now
 	}
-	r := row{e: e, dateNS: toNanos(e.Date), periodStart: e.PeriodStart(), createdNS: e.CreatedAt.UnixNano(), approvedNS: toNanos(e.ApprovedAt)}
+	if e.Revision == 0 {
+		e.Revision = 1
+	}
+	if e.UpdatedAt.IsZero() {
+		e.UpdatedAt = e.CreatedAt
+	}
+	r := row{e: e, dateNS: toNanos(e.Date), periodStart: e.PeriodStart(), createdNS: e.CreatedAt.UnixNano(), approvedNS: toNanos(e.ApprovedAt),
+		updatedNS: e.UpdatedAt.UnixNano(), sourceUpdatedNS: toNanos(e.SourceUpdatedAt)}
+	if e.Day && e.Date != nil {
+		r.day = 1
+	}
 	// A day entry has no year and week (NULL). Whatever else is inconsistent
 	// is stored as given, for the schema's CHECK constraints to refuse.
 	if e.Date == nil || e.Year != 0 || e.Week != 0 {
@@ -316,6 +334,18 @@ func pageSize(n int) int64 {
 		return timesheets.MaxPageSize + 1
 	}
 	return int64(n)
+}
+
+// jsonArray encodes values as a JSON array, for SQLite's json_each.
+func jsonArray[T int64 | string](values []T) string {
+	if len(values) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		panic(err) // int64 and string always encode
+	}
+	return string(b)
 }
 
 // day truncates t to its UTC date.

@@ -39,6 +39,10 @@ func end(span trace.Span, err error) {
 		span.SetAttributes(attribute.String("timesheets.store.outcome", "conflict"))
 	case errors.Is(err, timesheets.ErrAlreadyApproved):
 		span.SetAttributes(attribute.String("timesheets.store.outcome", "already_approved"))
+	case errors.Is(err, timesheets.ErrLocked):
+		span.SetAttributes(attribute.String("timesheets.store.outcome", "locked"))
+	case errors.Is(err, timesheets.ErrRevisionMismatch):
+		span.SetAttributes(attribute.String("timesheets.store.outcome", "revision_mismatch"))
 	case errors.Is(err, timesheets.ErrUnavailable):
 		span.SetAttributes(attribute.String("error.type", "unavailable"))
 		span.SetStatus(codes.Error, "database unavailable")
@@ -77,4 +81,28 @@ func (s traced) Approve(ctx context.Context, id int64, approver string, at time.
 	ctx, span := s.start(ctx, "approve")
 	defer func() { end(span, err) }()
 	return s.Store.Approve(ctx, id, approver, at)
+}
+
+func (s traced) Upsert(ctx context.Context, entries []timesheets.Entry) (_ []timesheets.UpsertResult, err error) {
+	ctx, span := s.start(ctx, "upsert", attribute.Int("db.operation.batch.size", len(entries)))
+	defer func() { end(span, err) }()
+	return s.Store.Upsert(ctx, entries)
+}
+
+func (s traced) Update(ctx context.Context, e timesheets.Entry, ifRevision int64) (_ timesheets.Entry, err error) {
+	ctx, span := s.start(ctx, "update")
+	defer func() { end(span, err) }()
+	return s.Store.Update(ctx, e, ifRevision)
+}
+
+func (s traced) Prune(ctx context.Context, p timesheets.Prune) (_ timesheets.PruneResult, err error) {
+	ctx, span := s.start(ctx, "prune", attribute.Int("db.operation.batch.size", len(p.Keep)))
+	defer func() { end(span, err) }()
+	return s.Store.Prune(ctx, p)
+}
+
+func (s traced) Checkpoint(ctx context.Context, owner, source string) (_ timesheets.Checkpoint, err error) {
+	ctx, span := s.start(ctx, "checkpoint")
+	defer func() { end(span, err) }()
+	return s.Store.Checkpoint(ctx, owner, source)
 }

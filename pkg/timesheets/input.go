@@ -42,6 +42,8 @@ type Input struct {
 	Hours      *float64 `json:"hours"`
 	Source     *string  `json:"source"`
 	ExternalID *string  `json:"external_id"`
+	// SourceUpdatedAt is the tool's modification time (RFC 3339).
+	SourceUpdatedAt *string `json:"source_updated_at"`
 }
 
 // FieldError names a bad field and says what to fix.
@@ -114,7 +116,7 @@ func describeJSONError(err error) FieldError {
 		return FieldError{Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return FieldError{Field: clip(name, MaxFieldName), Message: "unknown field; accepted fields are user_type, user_id, date, year, week, project, hours, source, external_id"}
+		return FieldError{Field: clip(name, MaxFieldName), Message: "unknown field; accepted fields are user_type, user_id, date, year, week, project, hours, source, external_id, source_updated_at"}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return FieldError{Message: "the body is empty or truncated; send a JSON object"}
 	}
@@ -157,15 +159,14 @@ func (in Input) Validate() (Entry, error) {
 	case in.Date != nil && weekly:
 		bad("date", "give either date (a day) or year and week (an ISO week), not both")
 	case in.Date != nil:
-		d, err := time.Parse(time.RFC3339Nano, *in.Date)
+		d, day, err := parseDate(*in.Date)
 		switch {
 		case err != nil:
-			bad("date", "%s is not an RFC 3339 timestamp such as 2017-05-10T17:40:20.095Z", quote(*in.Date))
-		case d.UTC().Year() < MinYear || d.UTC().Year() > MaxYear:
-			bad("date", "%s is out of range; use a date from %d-01-01 to %d-12-31 (UTC)", quote(*in.Date), MinYear, MaxYear)
+			bad("date", "%s is neither a day such as 2017-05-10 nor an RFC 3339 timestamp such as 2017-05-10T17:40:20.095Z", quote(*in.Date))
+		case !inRange(d):
+			bad("date", "%s is out of range; %s", quote(*in.Date), rangeHint)
 		default:
-			d = d.UTC()
-			e.Date = &d
+			e.Date, e.Day = &d, day
 		}
 	case weekly:
 		if in.Year == nil || in.Week == nil {
@@ -173,13 +174,28 @@ func (in Input) Validate() (Entry, error) {
 			break
 		}
 		e.Year, e.Week = *in.Year, *in.Week
-		if e.Year < MinYear || e.Year > MaxYear {
-			bad("year", "%d is out of range; use %d to %d", e.Year, MinYear, MaxYear)
+		// The year is checked first, so that isoWeekStart cannot overflow.
+		if e.Year < MinYear-1 || e.Year > MaxYear+1 {
+			bad("year", "%d is out of range; %s", e.Year, rangeHint)
 		} else if _, last := time.Date(e.Year, time.December, 28, 0, 0, 0, 0, time.UTC).ISOWeek(); e.Week < 1 || e.Week > last {
 			bad("week", "%d is not an ISO week of %d; use 1 to %d", e.Week, e.Year, last)
+		} else if !inRange(isoWeekStart(e.Year, e.Week)) {
+			bad("week", "week %d of %d is out of range; %s", e.Week, e.Year, rangeHint)
 		}
 	default:
 		bad("date", "missing; give date (a day) or year and week (an ISO week)")
+	}
+	if in.SourceUpdatedAt != nil {
+		t, err := time.Parse(time.RFC3339Nano, *in.SourceUpdatedAt)
+		switch {
+		case err != nil:
+			bad("source_updated_at", "%s is not an RFC 3339 timestamp such as 2017-05-10T17:40:20Z", quote(*in.SourceUpdatedAt))
+		case t.UTC().Year() < MinYear || t.UTC().Year() > MaxYear:
+			bad("source_updated_at", "%s is out of range; use a time from %d to %d", quote(*in.SourceUpdatedAt), MinYear, MaxYear)
+		default:
+			t = t.UTC()
+			e.SourceUpdatedAt = &t
+		}
 	}
 
 	maxHours := float64(MaxHoursPerDay)
@@ -203,6 +219,16 @@ func (in Input) Validate() (Entry, error) {
 		return Entry{}, errs
 	}
 	return e, nil
+}
+
+// rangeHint says which entries are in range (inRange).
+var rangeHint = fmt.Sprintf("an entry's day, or the Monday of its ISO week, must be from %d-01-01 to %d-12-31 (UTC)", MinYear, MaxYear)
+
+// inRange tells whether a period start (a day, or the Monday of an ISO
+// week) is within the one range both shapes of entry share.
+func inRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= MinYear && y <= MaxYear
 }
 
 func text(v *string, field string, max int, required bool, bad func(string, string, ...any)) string {
