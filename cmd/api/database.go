@@ -137,12 +137,12 @@ func (p *pendingStore) Create(ctx context.Context, entries []timesheets.Entry) (
 	return st.Create(ctx, entries)
 }
 
-func (p *pendingStore) Upsert(ctx context.Context, entries []timesheets.Entry) ([]timesheets.UpsertResult, error) {
+func (p *pendingStore) Upsert(ctx context.Context, entries []timesheets.Entry, allOrNothing bool) ([]timesheets.UpsertResult, error) {
 	st, err := p.get()
 	if err != nil {
 		return nil, err
 	}
-	return st.Upsert(ctx, entries)
+	return st.Upsert(ctx, entries, allOrNothing)
 }
 
 func (p *pendingStore) Update(ctx context.Context, e timesheets.Entry, ifRevision int64) (timesheets.Entry, error) {

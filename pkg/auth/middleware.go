@@ -137,38 +137,63 @@ func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *po
 	if reason != "" {
 		return nil, reason, false
 	}
+	return tok, permitted(r.Context(), snap, tok, route, params, r.Method, r.URL.Path, m.Verifier.now()), false
+}
+
+// permitted decides whether a verified token may call the route (nil: no
+// route matched) by the policy snap: "" or the reason it may not.
+func permitted(ctx context.Context, snap *policy.Snapshot, tok *Token, route *policy.Route, params map[string]string, method, path string, now time.Time) Reason {
 	if route == nil {
 		if snap.DefaultAction == v1alpha1.DefaultActionAuthenticated {
-			return tok, "", false
+			return ""
 		}
-		return tok, ReasonInsufficientScope, false
+		return ReasonInsufficientScope
 	}
 	if !hasScopes(tok, route, snap.ScopeClaims) {
-		return tok, ReasonInsufficientScope, false
+		return ReasonInsufficientScope
 	}
 	if route.When != nil {
 		// An error (a missing claim, a wrong type, the cost limit) refuses
 		// like false; its text may quote claim values, so it is not logged.
-		ok, err := route.When.Eval(r.Context(), tok.claims, r.Method, r.URL.Path, params)
+		ok, err := route.When.Eval(ctx, tok.claims, method, path, params)
 		if err != nil || !ok {
-			return tok, ReasonConditionFailed, false
+			return ReasonConditionFailed
 		}
 	}
-	if !m.authenticatedEnough(tok, route, snap.ClockSkew) {
-		return tok, ReasonInsufficientUserAuthentication, false
+	if !authenticatedEnough(tok, route, snap.ClockSkew, now) {
+		return ReasonInsufficientUserAuthentication
 	}
-	return tok, "", false
+	return ""
+}
+
+// Permits tells whether the request's verified token would be let through
+// to method and path by the policy it was verified under, as the
+// middleware decides; false without a token. A handler asks it what the
+// caller may learn: who approved an entry, say, only if it may read it.
+func Permits(ctx context.Context, method, path string) bool {
+	tok, snap := TokenFrom(ctx), snapshotFrom(ctx)
+	if tok == nil || snap == nil {
+		return false
+	}
+	r, err := http.NewRequestWithContext(ctx, method, path, nil)
+	if err != nil {
+		return false
+	}
+	route, params := snap.MatchParams(r)
+	if route != nil && route.Public {
+		return true
+	}
+	return permitted(ctx, snap, tok, route, params, method, r.URL.Path, time.Now()) == ""
 }
 
 // authenticatedEnough checks the route's step-up rules (RFC 9470 §2): the
 // token's acr is one of acrValues, and its auth_time is at most maxAuthAge
 // ago (a token without auth_time, or with one in the future, falls short).
-func (m *Middleware) authenticatedEnough(t *Token, route *policy.Route, skew time.Duration) bool {
+func authenticatedEnough(t *Token, route *policy.Route, skew time.Duration, now time.Time) bool {
 	if len(route.AcrValues) > 0 && !slices.Contains(route.AcrValues, t.acr) {
 		return false
 	}
 	if route.MaxAuthAge > 0 {
-		now := m.Verifier.now()
 		if t.authTime.IsZero() || t.authTime.After(now.Add(skew)) || now.After(t.authTime.Add(route.MaxAuthAge+skew)) {
 			return false
 		}

@@ -14,7 +14,7 @@ const (
 
 // APIScopes are the scopes of the sample ScopePolicy (policy.Sample), every
 // endpoint's.
-var APIScopes = []string{"batch:upload", "create:timesheets", "read:timesheets", "delete:timesheets", "approve:timesheets"}
+var APIScopes = []string{"batch:upload", "create:timesheets", "read:timesheets", "update:timesheets", "delete:timesheets", "approve:timesheets"}
 
 // BuiltinClient is a development client: its id and the scopes it is granted.
 type BuiltinClient struct {

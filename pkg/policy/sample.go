@@ -15,8 +15,11 @@ func Sample(issuer, audience string) v1alpha1.ScopePolicySpec {
 		Routes: []v1alpha1.Route{
 			route("POST", "/timesheets", "create:timesheets"),
 			route("POST", "/timesheets/upload", "batch:upload"),
+			route("GET", "/timesheets/upload/checkpoint", "batch:upload"),
+			route("POST", "/timesheets/upload/prune", "batch:upload"),
 			route("GET", "/timesheets", "read:timesheets"),
 			route("GET", "/timesheets/{id}", "read:timesheets"),
+			route("PATCH", "/timesheets/{id}", "update:timesheets"),
 			route("DELETE", "/timesheets/{id}", "delete:timesheets"),
 			route("POST", "/timesheets/{id}/approve", "approve:timesheets"),
 		},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/abc-inc/timesheets/pkg/activation"
@@ -81,7 +82,10 @@ func New(o Options) *Service {
 // instrumented, then guarded by the policy, then routed.
 func (s *Service) assemble(o Options) http.Handler {
 	mux := http.NewServeMux()
-	(&timesheets.API{Store: o.Store, Logger: o.Logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee}).Register(mux)
+	(&timesheets.API{Store: o.Store, Logger: o.Logger, Caller: auth.Caller, Client: auth.Client, Employee: auth.Employee,
+		MayRead: func(ctx context.Context, id int64) bool {
+			return auth.Permits(ctx, http.MethodGet, "/timesheets/"+strconv.FormatInt(id, 10))
+		}}).Register(mux)
 	md := &auth.Metadata{Policy: s.Holder, PublicURL: o.PublicURL, ResourceName: "Timesheets API"}
 	guard := &auth.Middleware{Policy: s.Holder, Verifier: auth.NewVerifier(s.Keys, o.TokenCacheSize),
 		Logger: o.Logger, Realm: Realm, Metadata: md, Metrics: o.Metrics}

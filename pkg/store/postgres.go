@@ -436,14 +436,14 @@ func pgApprove(ctx context.Context, tx pgx.Tx, id int64, approver string, at tim
 // Create, it takes the id-order lock; entries it reads, it locks (FOR
 // UPDATE), so that an approval or update of another replica waits for it,
 // or it for them.
-func (s *pgStore) Upsert(ctx context.Context, entries []timesheets.Entry) (res []timesheets.UpsertResult, err error) {
+func (s *pgStore) Upsert(ctx context.Context, entries []timesheets.Entry, allOrNothing bool) (res []timesheets.UpsertResult, err error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	err = s.writes.do(ctx, "upsert", len(entries), true, func(ctx context.Context, tx groupTx) (err error) {
-		res, err = upsert(ctx, pgEntryTx{tx.(pgTx).Tx}, entries, time.Now().UTC())
+		res, err = upsert(ctx, pgEntryTx{tx.(pgTx).Tx}, entries, allOrNothing, time.Now().UTC())
 		return err
 	})
 	return res, err

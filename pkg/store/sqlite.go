@@ -372,14 +372,14 @@ func sqliteApprove(ctx context.Context, tx *sql.Tx, id int64, approver string, a
 }
 
 // Upsert stores entries in its group's transaction (see upsert).
-func (s *sqliteStore) Upsert(ctx context.Context, entries []timesheets.Entry) (res []timesheets.UpsertResult, err error) {
+func (s *sqliteStore) Upsert(ctx context.Context, entries []timesheets.Entry, allOrNothing bool) (res []timesheets.UpsertResult, err error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	err = s.writes.do(ctx, "upsert", len(entries), true, func(ctx context.Context, tx groupTx) (err error) {
-		res, err = upsert(ctx, s.entryTx(tx), entries, time.Now().UTC())
+		res, err = upsert(ctx, s.entryTx(tx), entries, allOrNothing, time.Now().UTC())
 		return err
 	})
 	return res, err

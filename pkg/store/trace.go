@@ -83,10 +83,10 @@ func (s traced) Approve(ctx context.Context, id int64, approver string, at time.
 	return s.Store.Approve(ctx, id, approver, at)
 }
 
-func (s traced) Upsert(ctx context.Context, entries []timesheets.Entry) (_ []timesheets.UpsertResult, err error) {
+func (s traced) Upsert(ctx context.Context, entries []timesheets.Entry, allOrNothing bool) (_ []timesheets.UpsertResult, err error) {
 	ctx, span := s.start(ctx, "upsert", attribute.Int("db.operation.batch.size", len(entries)))
 	defer func() { end(span, err) }()
-	return s.Store.Upsert(ctx, entries)
+	return s.Store.Upsert(ctx, entries, allOrNothing)
 }
 
 func (s traced) Update(ctx context.Context, e timesheets.Entry, ifRevision int64) (_ timesheets.Entry, err error) {

@@ -33,7 +33,7 @@ type entryTx interface {
 // upsert runs Upsert in tx: the engine's create inserts the new keys, and
 // the entries whose key the caller already holds are then compared with
 // the stored ones, under lock, in the order of the call.
-func upsert(ctx context.Context, tx entryTx, entries []timesheets.Entry, now time.Time) ([]timesheets.UpsertResult, error) {
+func upsert(ctx context.Context, tx entryTx, entries []timesheets.Entry, allOrNothing bool, now time.Time) ([]timesheets.UpsertResult, error) {
 	created := make([]timesheets.CreateResult, len(entries))
 	if err := tx.create(ctx, entries, created); err != nil && !errors.Is(err, timesheets.ErrConflict) {
 		return nil, err
@@ -51,7 +51,7 @@ func upsert(ctx context.Context, tx entryTx, entries []timesheets.Entry, now tim
 		}
 	}
 	if len(held) == 0 {
-		return res, nil
+		return res, conflicts(res, allOrNothing)
 	}
 	slices.Sort(held)
 	stored, err := tx.lock(ctx, slices.Compact(held))
@@ -73,12 +73,23 @@ func upsert(ctx context.Context, tx entryTx, entries []timesheets.Entry, now tim
 			stored[c.ID], changed[c.ID] = next, true // a later repeat applies to next
 		}
 	}
+	if err := conflicts(res, allOrNothing); err != nil {
+		return res, err // written nothing more; the caller rolls back the inserts
+	}
 	for _, id := range slices.Sorted(maps.Keys(changed)) {
 		if err := tx.rewrite(ctx, stored[id]); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// conflicts is ErrConflict when an all-or-nothing upsert has a conflict.
+func conflicts(res []timesheets.UpsertResult, allOrNothing bool) error {
+	if allOrNothing && slices.ContainsFunc(res, func(r timesheets.UpsertResult) bool { return r.Outcome == timesheets.UpsertConflict }) {
+		return timesheets.ErrConflict
+	}
+	return nil
 }
 
 // applyUpsert decides what an entry in does to the stored cur of the same

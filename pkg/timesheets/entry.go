@@ -265,8 +265,9 @@ type Store interface {
 	// SourceUpdatedAt is not newer; a key of another owner is a conflict.
 	// Entries repeating a key earlier in the call apply in order. Entries
 	// without an ExternalID are always created. Conflicts are results, not
-	// errors: the other entries are stored.
-	Upsert(ctx context.Context, entries []Entry) ([]UpsertResult, error)
+	// errors: the other entries are stored; with allOrNothing, a conflict
+	// stores nothing and the error is ErrConflict, with the results.
+	Upsert(ctx context.Context, entries []Entry, allOrNothing bool) ([]UpsertResult, error)
 	// Update replaces the content (UserType, UserID, Date, Day, Year,
 	// Week, Project, Hours) of the entry e.ID if its revision is
 	// ifRevision and it is not approved, and returns it as stored:

@@ -47,6 +47,9 @@ type API struct {
 	// restricted caller creates, lists, reads and deletes only entries whose
 	// user_id is id, and none when id is "". Nil restricts nobody.
 	Employee func(context.Context) (id string, restricted bool)
+	// MayRead tells whether the caller may read the entry id: then a
+	// refusal to change it may name who approved it. Nil: nobody may.
+	MayRead func(ctx context.Context, id int64) bool
 	// MaxLargeUploads bounds the uploads larger than MaxEntryBytes that are
 	// read and decoded at once; past it they get 503 with Retry-After.
 	// Smaller requests never wait for it. Default DefaultMaxLargeUploads.
@@ -94,8 +97,11 @@ type Mux interface {
 func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /timesheets", a.create)
 	mux.HandleFunc("POST /timesheets/upload", a.upload)
+	mux.HandleFunc("GET /timesheets/upload/checkpoint", a.checkpoint)
+	mux.HandleFunc("POST /timesheets/upload/prune", a.prune)
 	mux.HandleFunc("GET /timesheets", a.list)
 	mux.HandleFunc("GET /timesheets/{id}", a.get)
+	mux.HandleFunc("PATCH /timesheets/{id}", a.patch)
 	mux.HandleFunc("DELETE /timesheets/{id}", a.delete)
 	mux.HandleFunc("POST /timesheets/{id}/approve", a.approve)
 }
@@ -106,6 +112,10 @@ type (
 		ID        int64  `json:"id"`
 		Message   string `json:"message"`
 		Duplicate bool   `json:"duplicate,omitempty"`
+		// Updated and Stale answer an upload of one entry (an upsert).
+		Updated  bool  `json:"updated,omitempty"`
+		Stale    bool  `json:"stale,omitempty"`
+		Revision int64 `json:"revision,omitempty"`
 		// Timesheet is the created entry; a duplicate's answer has none,
 		// for the stored entry may be more than the caller could read.
 		Timesheet *Entry `json:"timesheet,omitempty"`
@@ -113,6 +123,7 @@ type (
 	errorBody struct {
 		Error   string       `json:"error"`
 		Message string       `json:"message"`
+		Reason  string       `json:"reason,omitempty"` // of a conflict: ConflictLocked or ConflictNotOwner
 		Fields  []FieldError `json:"fields,omitempty"`
 	}
 	listBody struct {
@@ -130,7 +141,19 @@ var (
 		Message: "an entry with an external_id needs a token naming its client (client id or subject)"}
 	errNotOwn = FieldError{Field: "user_id",
 		Message: "this token may create entries only for its own employee id; entries of others need a token that may see all entries"}
+	// msgLocked explains a conflict with an approved entry of the caller's
+	// own key; it names nobody (the approver is named only by routes that
+	// know the caller may read the entry).
+	msgLocked = "the stored entry of this (source, external_id) is approved; approved entries cannot be changed: nothing was written"
 )
+
+// conflictMessage explains a conflict reason.
+func conflictMessage(reason string) string {
+	if reason == ConflictLocked {
+		return msgLocked
+	}
+	return errConflict.Message
+}
 
 func (a *API) now() time.Time {
 	if a.Now != nil {
@@ -144,11 +167,17 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.createOne(w, r, body)
+	a.createOne(w, r, body, false)
 }
 
-func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
+// createOne stores one entry: as a Create (POST /timesheets: a stored key
+// is a duplicate, whatever its content), or with upsert as an Upsert (an
+// upload of one entry).
+func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte, upsert bool) {
 	e, err := DecodeEntry(body)
+	if err == nil {
+		err = a.checkSourceTime(e)
+	}
 	if err != nil {
 		a.invalid(w, err)
 		return
@@ -163,24 +192,63 @@ func (a *API) createOne(w http.ResponseWriter, r *http.Request, body []byte) {
 		a.invalid(w, ValidationError{errNoClient})
 		return
 	}
-	res, err := a.Store.Create(r.Context(), []Entry{e})
-	if errors.Is(err, ErrConflict) {
-		writeJSON(w, http.StatusConflict, errorBody{Error: "conflict", Message: errConflict.Message, Fields: []FieldError{errConflict}})
+	var res UpsertResult
+	if upsert {
+		out, err := a.Store.Upsert(r.Context(), []Entry{e}, false)
+		if err != nil {
+			a.storeError(w, err)
+			return
+		}
+		res = out[0]
+	} else {
+		out, err := a.Store.Create(r.Context(), []Entry{e})
+		switch {
+		case errors.Is(err, ErrConflict):
+			res = UpsertResult{Outcome: UpsertConflict, Reason: ConflictNotOwner}
+		case err != nil:
+			a.storeError(w, err)
+			return
+		case out[0].Duplicate:
+			res = UpsertResult{Outcome: UpsertDuplicate, ID: out[0].ID}
+		default:
+			res = UpsertResult{Outcome: UpsertCreated, ID: out[0].ID, Revision: 1}
+		}
+	}
+	if res.Outcome == UpsertConflict {
+		writeJSON(w, http.StatusConflict, errorBody{Error: "conflict", Reason: res.Reason, Message: conflictMessage(res.Reason),
+			Fields: []FieldError{{Field: "external_id", Message: conflictMessage(res.Reason)}}})
 		return
 	}
-	if err != nil {
-		a.storeError(w, err)
-		return
-	}
-	e.ID = res[0].ID
+	e.ID = res.ID
 	w.Header().Set("Location", fmt.Sprintf("/timesheets/%d", e.ID))
-	if res[0].Duplicate {
+	switch res.Outcome {
+	case UpsertDuplicate:
 		writeJSON(w, http.StatusOK, createdBody{ID: e.ID, Duplicate: true,
 			Message: fmt.Sprintf("Timesheet %d already holds this entry; nothing was stored.", e.ID)})
-		return
+	case UpsertUpdated:
+		writeJSON(w, http.StatusOK, createdBody{ID: e.ID, Updated: true, Revision: res.Revision,
+			Message: fmt.Sprintf("Updated timesheet %d to revision %d.", e.ID, res.Revision)})
+	case UpsertStale:
+		writeJSON(w, http.StatusOK, createdBody{ID: e.ID, Stale: true,
+			Message: fmt.Sprintf("Timesheet %d holds a newer version of this entry (source_updated_at); nothing was stored.", e.ID)})
+	default:
+		e.Revision, e.UpdatedAt = 1, e.CreatedAt
+		writeJSON(w, http.StatusCreated, createdBody{ID: e.ID, Timesheet: &e,
+			Message: fmt.Sprintf("Created timesheet %d for %s %s.", e.ID, strings.ToLower(e.UserType), e.UserID)})
 	}
-	writeJSON(w, http.StatusCreated, createdBody{ID: e.ID, Timesheet: &e,
-		Message: fmt.Sprintf("Created timesheet %d for %s %s.", e.ID, strings.ToLower(e.UserType), e.UserID)})
+}
+
+// maxSourceSkew is how far in the future a source_updated_at may be: a
+// tool's clock may run ahead a little, but a time far ahead would make
+// the importer's checkpoint skip every change until then.
+const maxSourceSkew = time.Hour
+
+// checkSourceTime refuses a source_updated_at in the future.
+func (a *API) checkSourceTime(e Entry) error {
+	if e.SourceUpdatedAt != nil && e.SourceUpdatedAt.After(a.now().Add(maxSourceSkew)) {
+		return ValidationError{{Field: "source_updated_at", Message: "is in the future; send the tool's own modification time of the entry"}}
+	}
+	return nil
 }
 
 // stamp records who created the entry, for which client, and when.
@@ -365,7 +433,7 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, op
 			return
 		}
 		if !opt.dryRun {
-			a.createOne(w, r, body)
+			a.createOne(w, r, body, true)
 			return
 		}
 		raws, total = [][]byte{body}, 1 // answered as a batch of one
@@ -406,6 +474,9 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, op
 		if !wellFormed && malformed() {
 			return
 		}
+		if err == nil {
+			err = a.checkSourceTime(e)
+		}
 		if err != nil {
 			var ve ValidationError
 			errors.As(err, &ve)
@@ -442,26 +513,42 @@ func (a *API) uploadBody(w http.ResponseWriter, r *http.Request, body []byte, op
 		writeJSON(w, http.StatusBadRequest, out)
 		return
 	}
-	res, err := a.createWithoutConflicts(r.Context(), valid, validIdx, strict, func(i int) { reject(i, []FieldError{errConflict}) })
-	if errors.Is(err, ErrConflict) && strict {
-		out.notStored()
-		writeJSON(w, http.StatusBadRequest, out)
-		return
-	}
-	if err != nil {
+	res, err := a.Store.Upsert(r.Context(), valid, strict)
+	if err != nil && !errors.Is(err, ErrConflict) {
 		a.storeError(w, err)
 		return
 	}
-	for j, cr := range res {
+	for j, ur := range res {
 		br := &out.Results[validIdx[j]]
-		br.ID = cr.ID
-		if cr.Duplicate {
-			br.Status = BatchDuplicate
-			out.Duplicates++
-		} else {
+		br.ID, br.Revision = ur.ID, ur.Revision
+		switch ur.Outcome {
+		case UpsertCreated:
 			br.Status = BatchCreated
 			out.Created++
+		case UpsertDuplicate:
+			br.Status = BatchDuplicate
+			out.Duplicates++
+		case UpsertUpdated:
+			br.Status = BatchUpdated
+			out.Updated++
+		case UpsertStale:
+			br.Status = BatchStale
+			out.Stale++
+		case UpsertConflict:
+			br.Status, br.Reason, br.Message = BatchConflict, ur.Reason, conflictMessage(ur.Reason)
+			br.ID, br.Revision = 0, 0 // another's key tells nothing; an approved one of the caller's changes nothing
+			out.Conflicts++
 		}
+	}
+	if err != nil { // all_or_nothing with a conflict: nothing was stored
+		out.Created, out.Duplicates, out.Updated, out.Stale = 0, 0, 0, 0
+		for i := range out.Results {
+			if st := out.Results[i].Status; st != BatchConflict && st != BatchRejected {
+				out.Results[i] = BatchItemResult{Index: i, Status: BatchNotStored}
+			}
+		}
+		writeJSON(w, http.StatusConflict, out)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -472,46 +559,6 @@ func (b *BatchResponse) notStored() {
 	for i := range b.Results {
 		if b.Results[i].Status == "" {
 			b.Results[i].Status = BatchNotStored
-		}
-	}
-}
-
-// maxConflictRounds bounds the Creates of one upload whose entries keep
-// conflicting with keys that other clients create meanwhile.
-const maxConflictRounds = 4
-
-// createWithoutConflicts stores entries (of batch positions idx) in one
-// transaction. Entries that conflict are reported to conflict and, unless
-// strict, dropped: the others are stored in another transaction. It
-// returns the results of the entries left in entries and idx (shortened in
-// place); with strict, a conflict stores nothing and returns ErrConflict.
-func (a *API) createWithoutConflicts(ctx context.Context, entries []Entry, idx []int, strict bool, conflict func(int)) ([]CreateResult, error) {
-	if len(entries) == 0 {
-		return nil, nil
-	}
-	for round := 0; ; round++ {
-		res, err := a.Store.Create(ctx, entries)
-		if !errors.Is(err, ErrConflict) {
-			return res, err
-		}
-		keep := 0
-		for j, cr := range res {
-			if cr.Conflict {
-				conflict(idx[j])
-				continue
-			}
-			entries[keep], idx[keep] = entries[j], idx[j]
-			keep++
-		}
-		if strict {
-			return nil, err
-		}
-		if keep == len(entries) || round+1 == maxConflictRounds {
-			return nil, fmt.Errorf("%w: conflicts keep changing: %w", ErrUnavailable, err)
-		}
-		entries, idx = entries[:keep], idx[:keep]
-		if keep == 0 {
-			return nil, nil
 		}
 	}
 }
@@ -727,6 +774,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
+	w.Header().Set("ETag", etag(e))
 	writeJSON(w, http.StatusOK, e)
 }
 
@@ -756,7 +804,17 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.Store.Delete(r.Context(), id); err != nil {
+	err := a.Store.Delete(r.Context(), id)
+	if errors.Is(err, ErrLocked) {
+		e, gerr := a.Store.Get(r.Context(), id)
+		if gerr != nil {
+			a.storeError(w, gerr)
+			return
+		}
+		a.locked(w, r, e)
+		return
+	}
+	if err != nil {
 		a.storeError(w, err)
 		return
 	}

@@ -1,0 +1,185 @@
+package timesheets
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// What an importer needs to keep the API in sync with its tool, under its
+// own scope (batch:upload) and about its own entries only (the entries
+// whose keys its client owns): the newest modification time it stored of
+// a source, to read only what changed since; and a prune, to delete what
+// the tool no longer has.
+
+// MaxPruneDays bounds the window of one prune, so that one call's work is
+// bounded by the entries of at most a year.
+const MaxPruneDays = 366
+
+// checkpoint answers GET /timesheets/upload/checkpoint?source=NAME.
+func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var errs ValidationError
+	for k := range q {
+		if k != "source" {
+			errs = append(errs, FieldError{Field: clip(k, MaxFieldName), Message: "unknown query parameter; use source"})
+		}
+	}
+	source, ferr := queryValue(q, "source")
+	if ferr != nil {
+		errs = append(errs, *ferr)
+	}
+	source = text(&source, "source", maxSource, true, func(f, format string, args ...any) {
+		errs = append(errs, FieldError{Field: f, Message: fmt.Sprintf(format, args...)})
+	})
+	if len(errs) > 0 {
+		a.invalid(w, errs)
+		return
+	}
+	owner := a.owner(r)
+	if owner == "" {
+		a.invalid(w, ValidationError{errNoClient})
+		return
+	}
+	c, err := a.Store.Checkpoint(r.Context(), owner, source)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	out := CheckpointResponse{Source: source, Entries: c.Entries}
+	if c.SourceUpdatedAt != nil {
+		v := c.SourceUpdatedAt.UTC().Format(time.RFC3339Nano)
+		out.SourceUpdatedAt = &v
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// owner is the owner of the keys the caller creates ("" for none), as
+// stamp records it.
+func (a *API) owner(r *http.Request) string {
+	var e Entry
+	a.stamp(r, &e)
+	return e.Owner
+}
+
+// maxPruneBody bounds a prune's body: MaxBatchEntries external ids of
+// the longest kind, quoted, with commas.
+const maxPruneBody = MaxBatchEntries*(maxExternalID*4+3) + 4<<10
+
+// prune answers POST /timesheets/upload/prune: within [from, to], the
+// external ids are all the keys the caller's source has; its other
+// entries of that source there are deleted, but for approved ones,
+// reported as conflicts. At most MaxBatchEntries ids per call and as many
+// deletions: "complete": false says that the same call deletes more.
+func (a *API) prune(w http.ResponseWriter, r *http.Request) {
+	var dryRun bool
+	q := r.URL.Query()
+	for k := range q {
+		if k != "dry_run" {
+			a.invalid(w, ValidationError{{Field: clip(k, MaxFieldName), Message: "unknown query parameter; use dry_run"}})
+			return
+		}
+	}
+	if ferr := boolParam(q, "dry_run", &dryRun); ferr != nil {
+		a.invalid(w, ValidationError{*ferr})
+		return
+	}
+	body, ok := a.readJSON(w, r, maxPruneBody)
+	if !ok {
+		return
+	}
+	var req PruneRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		a.invalid(w, ValidationError{jsonFieldError(err)})
+		return
+	}
+	p, err := a.pruneOf(req)
+	if err != nil {
+		if errors.Is(err, errTooManyKeys) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Message: err.Error()})
+			return
+		}
+		a.invalid(w, err)
+		return
+	}
+	if p.Owner = a.owner(r); p.Owner == "" {
+		a.invalid(w, ValidationError{errNoClient})
+		return
+	}
+	p.DryRun = dryRun
+	res, err := a.Store.Prune(r.Context(), p)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	out := PruneResponse{Complete: res.Complete, DryRun: dryRun, Results: make([]PruneItemResult, 0, len(res.Entries))}
+	for _, e := range res.Entries {
+		item := PruneItemResult{ID: e.ID, ExternalID: e.ExternalID, Status: BatchDeleted}
+		if e.Reason != "" {
+			item.Status, item.Reason = BatchConflict, e.Reason
+			item.Message = "this entry is approved; approved entries cannot be deleted: it was kept"
+			out.Conflicts++
+		} else {
+			out.Deleted++
+		}
+		out.Results = append(out.Results, item)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+var errTooManyKeys = fmt.Errorf("a prune names at most %d external_ids; split the window into shorter ones (by days) and prune each", MaxBatchEntries)
+
+// pruneOf checks a prune request.
+func (a *API) pruneOf(req PruneRequest) (Prune, error) {
+	var errs ValidationError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	p := Prune{Source: text(&req.Source, "source", maxSource, true, bad), Limit: MaxBatchEntries}
+	for _, b := range []struct {
+		name, v string
+		dst     *time.Time
+	}{{"from", req.From, &p.From}, {"to", req.To, &p.To}} {
+		t, err := time.Parse(time.DateOnly, b.v)
+		switch {
+		case b.v == "":
+			bad(b.name, "missing; give a day such as 2026-01-05")
+		case err != nil:
+			bad(b.name, "%s is not a day such as 2026-01-05", quote(b.v))
+		case !inRange(t):
+			bad(b.name, "out of range; %s", rangeHint)
+		}
+		*b.dst = t
+	}
+	if len(errs) == 0 {
+		switch days := p.To.Sub(p.From) / (24 * time.Hour); {
+		case days < 0:
+			bad("to", "must not be before from")
+		case days >= MaxPruneDays:
+			bad("to", "a prune covers at most %d days; prune a longer window in several calls", MaxPruneDays)
+		}
+	}
+	if req.ExternalIDs == nil {
+		bad("external_ids", "missing; give every external_id the source has in the window ([] if none)")
+	}
+	if len(req.ExternalIDs) > MaxBatchEntries {
+		return Prune{}, errTooManyKeys
+	}
+	for i, id := range req.ExternalIDs {
+		if text(&id, "external_ids", maxExternalID, true, func(_, format string, args ...any) {
+			bad(fmt.Sprintf("external_ids[%d]", i), format, args...)
+		}) == "" && len(errs) > 8 {
+			break // enough said
+		}
+	}
+	if len(errs) > 0 {
+		return Prune{}, errs
+	}
+	p.Keep = req.ExternalIDs
+	return p, nil
+}
