@@ -19,8 +19,8 @@ func Sample(issuer, audience string) v1alpha1.ScopePolicySpec {
 			route("POST", "/timesheets/upload/prune", "batch:upload"),
 			route("GET", "/timesheets", "read:timesheets"),
 			route("GET", "/timesheets/{id}", "read:timesheets"),
-			route("PATCH", "/timesheets/{id}", "update:timesheets"),
 			route("DELETE", "/timesheets/{id}", "delete:timesheets"),
+			route("PATCH", "/timesheets/{id}", "update:timesheets"),
 			route("POST", "/timesheets/{id}/approve", "approve:timesheets"),
 		},
 	}

@@ -18,7 +18,7 @@ func TestBatchResponseJSON(t *testing.T) {
 		{Index: 2, Status: timesheets.BatchRejected, Errors: []timesheets.FieldError{{Field: "hours", Message: "must be positive"}}},
 	}})
 	require.NoError(t, err)
-	require.Equal(t, `{"created":1,"duplicates":1,"rejected":1,"results":[`+
+	require.Equal(t, `{"created":1,"duplicates":1,"updated":0,"conflicts":0,"stale":0,"rejected":1,"results":[`+
 		`{"index":0,"status":"created","id":7},`+
 		`{"index":1,"status":"duplicate","id":3},`+
 		`{"index":2,"status":"rejected","errors":[{"field":"hours","message":"must be positive"}]}]}`, string(b))

@@ -166,14 +166,15 @@ func TestEmployeeKeysAreTheirOwn(t *testing.T) {
 
 	a = s.send(t, emp008, "POST", "/timesheets/upload", "["+entry("008", "phone", "k1", 1)+","+entry("008", "phone", "k2", 1)+"]")
 	rs := results(t, a)
-	require.Equal(t, "rejected", rs[0]["status"], a.raw)
+	require.Equal(t, "conflict", rs[0]["status"], a.raw)
+	require.Equal(t, "not_owner", rs[0]["reason"], a.raw)
 	require.NotContains(t, rs[0], "id")
 	require.Equal(t, "created", rs[1]["status"])
 	a = s.send(t, emp008, "POST", "/timesheets", entry("008", "phone", "k1", 1))
 	require.Equal(t, http.StatusConflict, a.status, a.raw)
 
 	a = s.send(t, emp007, "POST", "/timesheets/upload", "["+entry("007", "phone", "k1", 1)+"]")
-	require.Equal(t, []map[string]any{{"index": float64(0), "status": "duplicate", "id": id}}, results(t, a), "the owner's retry stays idempotent")
+	require.Equal(t, []map[string]any{{"index": float64(0), "status": "duplicate", "id": id, "revision": float64(1)}}, results(t, a), "the owner's retry stays idempotent")
 	require.Equal(t, 2, s.count(t))
 }
 

@@ -224,11 +224,12 @@ func TestKeysBelongToTheirClient(t *testing.T) {
 	a := s.as(t, "importer", "POST", "/timesheets/upload", "["+entry("victim", "tool", "77", 8)+","+entry("victim", "tool", "78", 8)+"]")
 	require.Equal(t, http.StatusOK, a.status, a.raw)
 	rs := results(t, a)
-	require.Equal(t, "rejected", rs[0]["status"])
+	require.Equal(t, "conflict", rs[0]["status"])
+	require.Equal(t, "not_owner", rs[0]["reason"])
 	require.NotContains(t, rs[0], "id")
 	require.Contains(t, a.raw, "belongs to another client")
 	require.Equal(t, "created", rs[1]["status"])
-	require.Equal(t, []float64{1, 0, 1}, []float64{a.body["created"].(float64), a.body["duplicates"].(float64), a.body["rejected"].(float64)})
+	require.Equal(t, []float64{1, 0, 1, 0}, []float64{a.body["created"].(float64), a.body["duplicates"].(float64), a.body["conflicts"].(float64), a.body["rejected"].(float64)})
 	for _, leak := range []string{"squatter", "approver", "23", "victim", `"approved"`} {
 		require.NotContains(t, a.raw, leak)
 	}
@@ -239,9 +240,14 @@ func TestKeysBelongToTheirClient(t *testing.T) {
 	one = s.as(t, "importer", "POST", "/timesheets/upload", entry("victim", "tool", "77", 8))
 	require.Equal(t, http.StatusConflict, one.status, one.raw)
 
-	// The owner's retries stay idempotent, answered with the id only.
-	dup := s.as(t, "squatter", "POST", "/timesheets/upload", "["+entry("victim", "tool", "77", 1)+"]")
-	require.Equal(t, []map[string]any{{"index": float64(0), "status": "duplicate", "id": squatID}}, results(t, dup))
+	// The owner's retries stay idempotent, answered with the id only; a
+	// change to its approved entry is a conflict that names nobody.
+	dup := s.as(t, "squatter", "POST", "/timesheets/upload", "["+entry("victim", "tool", "77", 23)+"]")
+	require.Equal(t, []map[string]any{{"index": float64(0), "status": "duplicate", "id": squatID, "revision": float64(2)}}, results(t, dup))
+	locked := s.as(t, "squatter", "POST", "/timesheets/upload", "["+entry("victim", "tool", "77", 1)+"]")
+	require.Equal(t, "conflict", results(t, locked)[0]["status"], locked.raw)
+	require.Equal(t, "locked", results(t, locked)[0]["reason"], locked.raw)
+	require.NotContains(t, locked.raw, "approver")
 	dup = s.as(t, "squatter", "POST", "/timesheets", entry("victim", "tool", "77", 1))
 	require.Equal(t, http.StatusOK, dup.status, dup.raw)
 	require.ElementsMatch(t, []string{"id", "message", "duplicate"}, keys(dup.body))
@@ -249,8 +255,8 @@ func TestKeysBelongToTheirClient(t *testing.T) {
 
 	// all_or_nothing: a conflict stores none of the batch.
 	strict := s.as(t, "importer", "POST", "/timesheets/upload?all_or_nothing=true", "["+entry("victim", "tool", "79", 8)+","+entry("victim", "tool", "77", 8)+"]")
-	require.Equal(t, http.StatusBadRequest, strict.status, strict.raw)
-	require.Equal(t, []any{"not_stored", "rejected"}, []any{results(t, strict)[0]["status"], results(t, strict)[1]["status"]})
+	require.Equal(t, http.StatusConflict, strict.status, strict.raw)
+	require.Equal(t, []any{"not_stored", "conflict"}, []any{results(t, strict)[0]["status"], results(t, strict)[1]["status"]})
 	list, err := s.store.List(context.Background(), timesheets.Filter{})
 	require.NoError(t, err)
 	require.Len(t, list, 2, "the squatter's entry and the importer's 78")

@@ -179,8 +179,8 @@ func (in Input) Validate() (Entry, error) {
 			bad("year", "%d is out of range; %s", e.Year, rangeHint)
 		} else if _, last := time.Date(e.Year, time.December, 28, 0, 0, 0, 0, time.UTC).ISOWeek(); e.Week < 1 || e.Week > last {
 			bad("week", "%d is not an ISO week of %d; use 1 to %d", e.Week, e.Year, last)
-		} else if !inRange(isoWeekStart(e.Year, e.Week)) {
-			bad("week", "week %d of %d is out of range; %s", e.Week, e.Year, rangeHint)
+		} else if start := isoWeekStart(e.Year, e.Week); !inRange(start) {
+			bad("year", "week %d of %d (from Monday %s) is out of range; %s", e.Week, e.Year, start.Format(time.DateOnly), rangeHint)
 		}
 	default:
 		bad("date", "missing; give date (a day) or year and week (an ISO week)")
