@@ -92,6 +92,12 @@ func (s *server) as(t *testing.T, client, method, path string, body any) answer 
 // send sends a request as who.
 func (s *server) send(t *testing.T, who identity, method, path string, body any) answer {
 	t.Helper()
+	return s.sendWith(t, who, method, path, body, nil)
+}
+
+// sendWith sends a request as who with more headers.
+func (s *server) sendWith(t *testing.T, who identity, method, path string, body any, headers map[string]string) answer {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case string:
@@ -102,6 +108,9 @@ func (s *server) send(t *testing.T, who identity, method, path string, body any)
 	req, err := http.NewRequest(method, s.url+path, rd)
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	for h, v := range headers {
+		req.Header.Set(h, v)
+	}
 	for h, v := range map[string]string{callerHeader: who.caller, clientHeader: who.client,
 		employeeHeader: who.employee, restrictedHeader: fmt.Sprint(who.restricted)} {
 		if v != "" {
