@@ -24,7 +24,7 @@ func (r *recordingTB) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
 }
 
-const entry = `{"id":1,"user_type":"Employee","user_id":"007","date":"2017-05-10T00:00:00Z","project":"P","hours":5,"status":"pending","created_at":"2017-05-10T00:00:00Z"}`
+const entry = `{"id":1,"user_type":"Employee","user_id":"007","date":"2017-05-10T00:00:00Z","project":"P","hours":5,"status":"pending","created_at":"2017-05-10T00:00:00Z","revision":1,"updated_at":"2017-05-10T00:00:00Z"}`
 
 // TestHandlerCatchesDrift: the checks fail on what the document does not
 // say, and pass what it does.
@@ -37,8 +37,9 @@ func TestHandlerCatchesDrift(t *testing.T) {
 		answer                   string
 		wrong                    string // in the report; "" for none
 	}{
-		{name: "a documented answer", method: "GET", path: "/timesheets/1", status: 200, answer: entry},
-		{name: "an undocumented field", method: "GET", path: "/timesheets/1", status: 200,
+		{name: "a documented answer", method: "GET", path: "/timesheets/1", status: 200, header: map[string]string{"ETag": `"1"`}, answer: entry},
+		{name: "an answer without its ETag", method: "GET", path: "/timesheets/1", status: 200, answer: entry, wrong: `"ETag"`},
+		{name: "an undocumented field", method: "GET", path: "/timesheets/1", status: 200, header: map[string]string{"ETag": `"1"`},
 			answer: strings.Replace(entry, `"id":1`, `"id":1,"owner":"x"`, 1), wrong: `"owner" is unsupported`},
 		{name: "an undocumented status", method: "GET", path: "/timesheets/1", status: http.StatusTeapot, answer: `{}`, wrong: "status is not supported"},
 		{name: "an undocumented route answered", method: "GET", path: "/timesheets/1/reject", status: 200, answer: `{}`, wrong: "no such operation"},
@@ -48,6 +49,10 @@ func TestHandlerCatchesDrift(t *testing.T) {
 		{name: "nulls for absent fields (JSON Schema 2020-12 type arrays)", method: "POST", path: "/timesheets",
 			body:   `{"user_type":null,"user_id":"u","date":"2017-05-10T00:00:00Z","year":null,"project":"P","hours":1,"source":null}`,
 			status: 201, header: map[string]string{"Location": "/timesheets/1"}, answer: `{"id":1,"message":"m"}`},
+		{name: "a calendar day", method: "GET", path: "/timesheets/1", status: 200, header: map[string]string{"ETag": `"1"`},
+			answer: strings.Replace(entry, `"date":"2017-05-10T00:00:00Z"`, `"date":"2017-05-10"`, 1)},
+		{name: "neither a day nor a timestamp", method: "GET", path: "/timesheets/1", status: 200, header: map[string]string{"ETag": `"1"`},
+			answer: strings.Replace(entry, `"date":"2017-05-10T00:00:00Z"`, `"date":"2017-05-10T00:00"`, 1), wrong: "anyOf"},
 		{name: "a week entry", method: "POST", path: "/timesheets", body: `{"user_id":"u","year":2016,"week":24,"project":"P","hours":40}`,
 			status: 201, header: map[string]string{"Location": "/timesheets/1"}, answer: `{"id":1,"message":"m"}`},
 		{name: "a day entry with a week's hours", method: "POST", path: "/timesheets", body: `{"user_id":"u","date":"2017-05-10T00:00:00Z","project":"P","hours":40}`,
@@ -55,7 +60,7 @@ func TestHandlerCatchesDrift(t *testing.T) {
 		{name: "a refused request refused", method: "POST", path: "/timesheets", body: `{"user_id":"u","date":"2017-05-10T00:00:00Z","project":"P","hours":25}`,
 			status: 400, answer: `{"error":"invalid_entry","message":"m","fields":[{"field":"hours","message":"m"}]}`},
 		{name: "an invalid batch entry rejected alone", method: "POST", path: "/timesheets/upload", body: `[{"hours":"x"}]`,
-			status: 200, answer: `{"created":0,"duplicates":0,"rejected":1,"results":[{"index":0,"status":"rejected","errors":[{"field":"hours","message":"m"}]}]}`},
+			status: 200, answer: `{"created":0,"duplicates":0,"updated":0,"conflicts":0,"stale":0,"rejected":1,"results":[{"index":0,"status":"rejected","errors":[{"field":"hours","message":"m"}]}]}`},
 		{name: "a 401 without its challenge", method: "GET", path: "/timesheets", status: 401,
 			answer: `{"error":"unauthorized","error_description":"d"}`, wrong: `"WWW-Authenticate"`},
 		{name: "a 401 with its challenge", method: "GET", path: "/timesheets", status: 401,
