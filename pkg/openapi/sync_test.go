@@ -212,6 +212,9 @@ func TestSyncRoutesMatchTheDocument(t *testing.T) {
 			"["+day("8", "2026-01-06T00:00:00Z")+`,{"user_id":"c-7","date":"2026-01-08","project":"P","hours":1}]`)
 		require.Equal(t, 409, r.status, r.raw)
 		require.Equal(t, []string{"conflict", "not_stored"}, statuses(r))
+		r = a.do(t, "GET", "/timesheets?user_id=c-7&from=2026-01-08&to=2026-01-08", admin, "")
+		require.Equal(t, 200, r.status, r.raw)
+		require.Empty(t, r.body["items"], "the refused batch stored nothing")
 	})
 
 	t.Run("checkpoint", func(t *testing.T) {
