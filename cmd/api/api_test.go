@@ -177,7 +177,7 @@ func TestEndpoints(t *testing.T) {
 		require.Equal(t, 201, r.status, r.raw)
 		require.Equal(t, 403, s.do(t, "POST", "/timesheets", importer, jsonType, dayEntry).status, "the importer may not use create:timesheets routes")
 	})
-	t.Run("upload a batch: created, duplicate, rejected", func(t *testing.T) {
+	t.Run("upload a batch: created, updated, rejected", func(t *testing.T) {
 		batch := `[
 			{"user_id":"c-1","date":"2017-05-10T00:00:00Z","project":"P","hours":8,"source":"tool","external_id":"a"},
 			{"user_id":"c-1","date":"2017-05-11T00:00:00Z","project":"P","hours":8,"source":"tool","external_id":"a"},
@@ -185,15 +185,17 @@ func TestEndpoints(t *testing.T) {
 			{"user_id":"c-1","year":2017,"week":19,"project":"P","hours":30,"source":"tool","external_id":"c"}]`
 		r := s.do(t, "POST", "/timesheets/upload", importer, jsonType, batch)
 		require.Equal(t, 200, r.status, r.raw)
-		require.Equal(t, []float64{2, 1, 1}, []float64{r.body["created"].(float64), r.body["duplicates"].(float64), r.body["rejected"].(float64)})
+		counts := func(r resp) []float64 {
+			return []float64{r.body["created"].(float64), r.body["duplicates"].(float64), r.body["updated"].(float64), r.body["rejected"].(float64)}
+		}
+		require.Equal(t, []float64{2, 0, 1, 1}, counts(r))
 		results := r.body["results"].([]any)
-		require.Equal(t, "duplicate", results[1].(map[string]any)["status"])
+		require.Equal(t, "updated", results[1].(map[string]any)["status"], "a key repeated with other content applies in order")
 		require.Equal(t, results[0].(map[string]any)["id"], results[1].(map[string]any)["id"])
 		require.Contains(t, r.raw, `"field":"hours"`)
 
 		again := s.do(t, "POST", "/timesheets/upload", importer, jsonType, batch)
-		require.Equal(t, float64(0), again.body["created"], "uploading the same batch twice creates nothing")
-		require.Equal(t, float64(3), again.body["duplicates"])
+		require.Equal(t, []float64{0, 1, 2, 1}, counts(again), "uploading the same batch twice creates nothing; a's two versions apply again")
 	})
 	t.Run("all_or_nothing stores nothing when one entry is bad", func(t *testing.T) {
 		before := s.count(t, admin, "strict")
@@ -237,6 +239,12 @@ func TestEndpoints(t *testing.T) {
 		require.Equal(t, s.issuer.Issuer()+"#sub:admin@clients", ap.body["approved_by"])
 		require.NotEmpty(t, ap.body["approved_at"])
 		require.Equal(t, 409, s.do(t, "POST", loc+"/approve", admin, "", "").status)
+		locked := s.do(t, "DELETE", loc, admin, "", "")
+		require.Equal(t, 409, locked.status, "an approved entry is locked: %s", locked.raw)
+		require.Contains(t, locked.raw, "approved by "+s.issuer.Issuer()+"#sub:admin@clients", "named to a caller that may read it")
+		r = s.do(t, "POST", "/timesheets/upload", importer, jsonType, strings.Replace(dayEntry, `"hours":5`, `"hours":4`, 1))
+		require.Equal(t, 201, r.status, r.raw)
+		loc = r.header.Get("Location")
 		require.Equal(t, 204, s.do(t, "DELETE", loc, admin, "", "").status)
 		require.Equal(t, 404, s.do(t, "GET", loc, admin, "", "").status)
 		require.Equal(t, 404, s.do(t, "DELETE", loc, admin, "", "").status)

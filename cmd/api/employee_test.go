@@ -129,9 +129,15 @@ func TestEmployeesOwnEntries(t *testing.T) {
 		require.Equal(t, 404, s.do(t, "GET", path(aliceByImporter), tok, "", "").status)
 		require.Equal(t, 403, s.do(t, "POST", "/timesheets", tok, jsonType, entryFor("3001", 10)).status)
 	})
-	t.Run("an employee deletes her own", func(t *testing.T) {
-		require.Equal(t, 204, s.do(t, "DELETE", path(aliceByImporter), alice, "", "").status)
-		require.Len(t, listed(alice, ""), 3, "one of her four is gone")
-		require.Equal(t, 404, s.do(t, "GET", path(aliceByImporter), admin, "", "").status)
+	t.Run("an employee deletes her own pending entries, not approved ones", func(t *testing.T) {
+		locked := s.do(t, "DELETE", path(aliceByImporter), alice, "", "")
+		require.Equal(t, 409, locked.status, locked.raw)
+		require.Equal(t, "locked", locked.body["error"])
+		pending := s.do(t, "POST", "/timesheets", alice, jsonType, entryFor(aliceID, 11))
+		require.Equal(t, 201, pending.status, pending.raw)
+		require.Len(t, listed(alice, ""), 5)
+		require.Equal(t, 204, s.do(t, "DELETE", pending.header.Get("Location"), alice, "", "").status)
+		require.Len(t, listed(alice, ""), 4, "the new one is gone")
+		require.Equal(t, 404, s.do(t, "GET", pending.header.Get("Location"), admin, "", "").status)
 	})
 }

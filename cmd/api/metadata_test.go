@@ -161,7 +161,7 @@ func TestMetadataFollowingTheChallenge(t *testing.T) {
 	require.Equal(t, auth.ProtectedResource{
 		Resource:               devAudience,
 		AuthorizationServers:   []string{is.Issuer()},
-		ScopesSupported:        []string{"admin", "approve:timesheets", "batch:upload", "create:timesheets", "delete:timesheets", "read:timesheets"},
+		ScopesSupported:        []string{"admin", "approve:timesheets", "batch:upload", "create:timesheets", "delete:timesheets", "read:timesheets", "update:timesheets"},
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "Timesheets API",
 		OpenAPIURL:             s.srv.URL + "/openapi.json",
