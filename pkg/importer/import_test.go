@@ -267,7 +267,7 @@ func TestBadRows(t *testing.T) {
 	}
 	want := map[string]string{
 		path + ":3 (record 2)": "user_id: missing",
-		path + ":4 (record 3)": "date: \"yesterday\" is not an RFC 3339 timestamp",
+		path + ":4 (record 3)": "date: \"yesterday\" is neither a day such as 2017-05-10 nor an RFC 3339 timestamp",
 		path + ":5 (record 4)": "hours: 25 is out of range",
 		path + ":6 (record 5)": "hours: abc (field \"hours\") is not a number",
 		path + ":7 (record 6)": "malformed CSV",

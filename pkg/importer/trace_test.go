@@ -68,7 +68,7 @@ func TestImportIsOneTrace(t *testing.T) {
 		if sv.SpanContext().TraceID() != tid || !attempts[sv.Parent().SpanID()] || !sv.Parent().IsRemote() {
 			t.Errorf("the API's span %v does not continue an upload attempt's traceparent (parent %v)", sv.SpanContext().SpanID(), sv.Parent().SpanID())
 		}
-		for _, name := range []string{"verify token", "create sqlite"} {
+		for _, name := range []string{"verify token", "upsert sqlite"} {
 			if len(children(rec, sv, name)) != 1 {
 				t.Errorf("the API's upload span has %d %q children, want 1", len(children(rec, sv, name)), name)
 			}
