@@ -190,9 +190,87 @@ Included by the Deployment, so every render runs it.
 {{- if ne (int $sources) 1 }}
 {{- fail (printf "importer.enabled: set exactly one of importer.source.url, importer.source.configMap.name and importer.source.existingClaim.name (%d set)." (int $sources)) }}
 {{- end }}
-{{- if and .Values.importer.source.tokenSecret.name (not .Values.importer.source.url) }}
+{{- include "timesheets.importer.validateSource" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The importer's source kind as the importer will see it: importer.source.kind,
+or for auto what the importer infers from the URL's host (any other https://
+URL is http-json); "file" for an auto file source (format by extension).
+*/}}
+{{- define "timesheets.importer.sourceKind" -}}
+{{- $src := .Values.importer.source }}
+{{- if ne $src.kind "auto" }}
+{{- $src.kind }}
+{{- else if $src.url }}
+{{- $hosts := dict "api.harvestapp.com" "harvest" "api.tempo.io" "tempo" "api.track.toggl.com" "toggl" "api.clockify.me" "clockify" }}
+{{- get $hosts (urlParse $src.url).hostname | default "http-json" }}
+{{- else }}
+{{- "file" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The keys a connector's credentials Secret must hold, as text for a message.
+*/}}
+{{- define "timesheets.importer.credentialsLayout" -}}
+{{- $c := .Values.importer.source.credentials }}
+{{- $kind := include "timesheets.importer.sourceKind" . }}
+{{- if eq $kind "harvest" }}
+{{- printf "%s (a Harvest personal access token) and %s (the Harvest account ID): kubectl create secret generic NAME --from-file=%s=./token --from-literal=%s=ACCOUNT_ID" $c.tokenKey $c.accountIDKey $c.tokenKey $c.accountIDKey }}
+{{- else if eq $kind "tempo" }}
+{{- printf "%s (a Tempo API token): kubectl create secret generic NAME --from-file=%s=./token" $c.tokenKey $c.tokenKey }}
+{{- else if eq $kind "toggl" }}
+{{- printf "%s (a Toggl Track API token) and %s (the workspace ID): kubectl create secret generic NAME --from-file=%s=./token --from-literal=%s=WORKSPACE_ID" $c.tokenKey $c.workspaceIDKey $c.tokenKey $c.workspaceIDKey }}
+{{- else if eq $kind "clockify" }}
+{{- printf "%s (a Clockify API key), %s (the workspace ID) and optionally user-id (with credentials.userIDKey): kubectl create secret generic NAME --from-file=%s=./token --from-literal=%s=WORKSPACE_ID" $c.tokenKey $c.workspaceIDKey $c.tokenKey $c.workspaceIDKey }}
+{{- else }}
+{{- printf "%s (the bearer token): kubectl create secret generic NAME --from-file=%s=./token" $c.tokenKey $c.tokenKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks of importer.source and importer.sync, with the importer enabled.
+*/}}
+{{- define "timesheets.importer.validateSource" -}}
+{{- $imp := .Values.importer }}
+{{- $src := $imp.source }}
+{{- $kind := include "timesheets.importer.sourceKind" . }}
+{{- $connector := has $kind (list "harvest" "tempo" "toggl" "clockify") }}
+{{- $how := ternary (printf "importer.source.kind is %s" $kind) (printf "importer.source.url %s is the %s connector's (importer.source.kind auto)" $src.url $kind) (ne $src.kind "auto") }}
+{{- if and (has $kind (list "csv" "json" "ndjson")) $src.url }}
+{{- fail (printf "importer.source.kind is %s, a file: name it in importer.source.configMap or importer.source.existingClaim. An https:// importer.source.url is http-json or a tool's connector." $kind) }}
+{{- end }}
+{{- if and (has $kind (list "csv" "json" "ndjson")) (ne $imp.format "auto") (ne $imp.format $kind) }}
+{{- fail (printf "importer.source.kind is %s but importer.format is %s: both name the file format. Keep one, or make them agree." $kind $imp.format) }}
+{{- end }}
+{{- if and (or $connector (eq $kind "http-json")) (not $src.url) }}
+{{- fail (printf "importer.source.kind is %s, read over HTTPS: set importer.source.url to the API's base URL (harvest https://api.harvestapp.com/v2, tempo https://api.tempo.io/4, toggl https://api.track.toggl.com/api/v9, clockify https://api.clockify.me/api/v1)." $kind) }}
+{{- end }}
+{{- if and $src.tokenSecret.name $src.credentials.existingSecret }}
+{{- fail (printf "importer.source.tokenSecret (%s) and importer.source.credentials.existingSecret (%s) are both set: they are two ways to give the source its token. Keep credentials.existingSecret, with the token under its key %s, and drop tokenSecret (the older way, for http-json only)." $src.tokenSecret.name $src.credentials.existingSecret $src.credentials.tokenKey) }}
+{{- end }}
+{{- if and $src.tokenSecret.name (not $src.url) }}
 {{- fail "importer.source.tokenSecret is for an HTTPS source: set importer.source.url, or drop the token Secret." }}
 {{- end }}
+{{- if and $src.tokenSecret.name $connector }}
+{{- fail (printf "%s: importer.source.tokenSecret is the older way for an http-json source only. The %s connector reads importer.source.credentials.existingSecret, a Secret with the keys %s." $how $kind (include "timesheets.importer.credentialsLayout" .)) }}
+{{- end }}
+{{- if and $connector (not $src.credentials.existingSecret) }}
+{{- fail (printf "%s: set importer.source.credentials.existingSecret to a Secret you create with the keys %s. It is mounted read-only at /var/run/secrets/timesheets/source." $how (include "timesheets.importer.credentialsLayout" .)) }}
+{{- end }}
+{{- if and $src.credentials.existingSecret (not $src.url) }}
+{{- fail "importer.source.credentials is for a source read over HTTPS (a tool's API or http-json): set importer.source.url, or drop importer.source.credentials.existingSecret." }}
+{{- end }}
+{{- if and (or $src.itemsPath $src.nextPath) (ne $kind "http-json") }}
+{{- fail (printf "importer.source.itemsPath and nextPath are for an http-json source; the source is %s, which knows where its entries and next page are. Drop them, or set importer.source.kind=http-json." $kind) }}
+{{- end }}
+{{- if and $imp.sync.prune (not $imp.sync.window) }}
+{{- fail "importer.sync.prune is true but importer.sync.window is empty: pruning deletes this client's entries that the source no longer has, so it needs a window to reconcile. Set importer.sync.window, e.g. 35d (the 35 days ending today)." }}
+{{- end }}
+{{- if and $imp.sync.prune $imp.sync.full }}
+{{- fail "importer.sync.prune and importer.sync.full are both true: a pruning run reads its whole window anyway. Drop importer.sync.full." }}
 {{- end }}
 {{- end }}
 
