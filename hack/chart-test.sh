@@ -7,6 +7,9 @@
 #     and no two objects share kind, namespace and name (no kubeconform offline);
 #   - the pods follow the restricted Pod Security profile, the importer has no
 #     API rights and no token, the API's args match its storage;
+#   - the importer's source: the kind flag, the tool's credentials Secret mounted
+#     read-only 0400 at --source-credentials-dir with the keys its kind reads,
+#     the older tokenSecret on its own path, the sync flags;
 #   - the rendered CRD equals config/crd/bases and the rendered Role's rules equal
 #     config/rbac/role.yaml (the chart's copies of them are written by
 #     make manifests and checked by make verify);
@@ -99,6 +102,30 @@ expect() {
 	fi
 }
 
+# item CASE NAME: the list items "- name: NAME" of $work/CASE.yaml with what they hold
+# (a container's volume mount and the pod's volume, one after the other).
+item() {
+	awk -v name="$2" '
+		{ match($0, /^ */); lead = RLENGTH }
+		on && lead <= d { on = 0 }
+		!on && $0 ~ /^ *- name: / && substr($0, lead + 9) == name { on = 1; d = lead; print; next }
+		on { print }
+	' "$work/$1.yaml"
+}
+
+# has TEXT LINE...: TEXT has every LINE (a whole line, without its indentation); !LINE: none.
+has() {
+	local text=$1 line
+	shift
+	for line in "$@"; do
+		if [[ $line == '!'* ]]; then
+			if grep -qxE -- " *${line#!}" <<<"$text"; then return 1; fi
+		elif ! grep -qxE -- " *$line" <<<"$text"; then
+			return 1
+		fi
+	done
+}
+
 all_kinds=(CustomResourceDefinition ServiceAccount Role RoleBinding Deployment Service PodDisruptionBudget
 	HorizontalPodAutoscaler ServiceMonitor NetworkPolicy ScopePolicy CronJob)
 
@@ -179,6 +206,75 @@ if render importer-claim "${importer_base[@]}" --set importer.source.existingCla
 	expect importer-claim importer
 	expect importer-claim kinds '!PersistentVolumeClaim'
 fi
+# The importer's source: a tool's connector, its credentials Secret, the sync flags.
+creds_dir=/var/run/secrets/timesheets/source
+if ! has "$(cat "$work/importer-configmap.yaml")" '!- --source-kind=.*' '!- --source-credentials-dir=.*' \
+	'!- --source-token-file=.*' '!- --(full|prune|window=.*|overlap=.*)' "!mountPath: $creds_dir"; then
+	fail "importer-configmap: a file source with the defaults has a kind, credentials or sync flag"
+else
+	pass "importer-configmap: a file source with the defaults has no kind, credentials or sync flag"
+fi
+if render importer-harvest "${importer_base[@]}" --set importer.source.url=https://api.harvestapp.com/v2 \
+	--set importer.source.credentials.existingSecret=harvest --set importer.sync.prune=true \
+	--set importer.sync.window=35d --set importer.sync.overlap=15m; then
+	expect importer-harvest objects
+	expect importer-harvest restricted
+	expect importer-harvest importer
+	if has "$(item importer-harvest source-credentials)" "mountPath: $creds_dir" 'readOnly: true' \
+		'secretName: harvest' 'defaultMode: 0400' '- key: token' 'path: token' '- key: account-id' 'path: account-id' \
+		'!path: workspace-id' '!path: user-id'; then
+		pass "importer-harvest: the credentials Secret is mounted read-only 0400 at $creds_dir, token and account-id only"
+	else
+		fail "importer-harvest: the credentials mount or volume (read-only, 0400, token and account-id):"
+		item importer-harvest source-credentials | sed 's/^/      /' >&2
+	fi
+	if has "$(cat "$work/importer-harvest.yaml")" "- --source-credentials-dir=$creds_dir" \
+		'- --source=https://api.harvestapp.com/v2' '!- --source-kind=.*' '!- --source-token-file=.*' \
+		'- --prune' '- --window=35d' '- --overlap=15m' '!- --full'; then
+		pass "importer-harvest: --source-credentials-dir, no --source-kind for auto, --prune --window=35d --overlap=15m"
+	else
+		fail "importer-harvest: the importer's args (--source-credentials-dir, kind, sync flags)"
+	fi
+fi
+if render importer-clockify "${importer_base[@]}" --set importer.source.url=https://clockify-proxy.example/api/v1 \
+	--set importer.source.kind=clockify --set importer.source.credentials.existingSecret=clockify \
+	--set importer.source.credentials.tokenKey=api-key --set importer.source.credentials.userIDKey=user \
+	--set importer.sync.full=true; then
+	expect importer-clockify importer
+	if has "$(item importer-clockify source-credentials)" "mountPath: $creds_dir" 'readOnly: true' 'defaultMode: 0400' \
+		'- key: api-key' 'path: token' '- key: workspace-id' 'path: workspace-id' '- key: user' 'path: user-id' \
+		'!path: account-id' &&
+		has "$(cat "$work/importer-clockify.yaml")" '- --source-kind=clockify' "- --source-credentials-dir=$creds_dir" \
+			'- --full' '!- --prune' '!- --window=.*' '!- --overlap=.*'; then
+		pass "importer-clockify: --source-kind=clockify; token (from key api-key), workspace-id and user-id mounted; --full"
+	else
+		fail "importer-clockify: --source-kind, the credentials items or --full"
+		item importer-clockify source-credentials | sed 's/^/      /' >&2
+	fi
+fi
+# The older way, for http-json: one token file, on its own path beside the credentials directory.
+if render importer-token-file "${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
+	--set importer.source.tokenSecret.name=tool-token --set importer.source.itemsPath=results \
+	--set importer.source.nextPath=links.next; then
+	expect importer-token-file importer
+	if has "$(item importer-token-file source-token)" 'mountPath: /var/run/secrets/timesheets/source-token' \
+		'readOnly: true' 'secretName: tool-token' 'defaultMode: 0400' 'path: token' &&
+		has "$(cat "$work/importer-token-file.yaml")" '- --source-token-file=/var/run/secrets/timesheets/source-token/token' \
+			'!- --source-credentials-dir=.*' "!mountPath: $creds_dir" '- --items-path=results' '- --next-path=links.next'; then
+		pass "importer-token-file: the older tokenSecret is mounted read-only 0400 at its own path (--source-token-file); --items-path, --next-path"
+	else
+		fail "importer-token-file: the tokenSecret's mount, volume or --source-token-file, or the http-json paths"
+		item importer-token-file source-token | sed 's/^/      /' >&2
+	fi
+fi
+if has "$(item all-on source-credentials)" "mountPath: $creds_dir" 'defaultMode: 0400' 'path: token' '!path: account-id' &&
+	has "$(cat "$work/all-on.yaml")" '- --source-kind=http-json' "- --source-credentials-dir=$creds_dir" \
+		'- --items-path=results' '- --next-path=links.next' '- --prune' '- --window=35d' '- --overlap=15m'; then
+	pass "all-on: http-json with the credentials Secret (token only), its paths and the sync flags"
+else
+	fail "all-on: --source-kind, the credentials Secret, --items-path/--next-path or the sync flags"
+fi
+
 if render postgres --set database.existingSecret=timesheets-postgres --set replicaCount=2; then
 	expect postgres objects
 	expect postgres restricted
@@ -256,6 +352,13 @@ notes() {
 notes defaults "kubectl apply -n timesheets -f -"
 notes all-on "kubectl create secret generic timesheets-importer" -f "$chart/ci/all-on-values.yaml"
 notes all-on "svc/timesheets-metrics 9090:9090" -f "$chart/ci/all-on-values.yaml"
+notes all-on "kubectl create secret generic contractor-tool-credentials -n timesheets --from-file=token=./source-token" \
+	-f "$chart/ci/all-on-values.yaml"
+notes all-on "deletes this client's entries in that window" -f "$chart/ci/all-on-values.yaml"
+notes harvest "--from-literal=account-id=ACCOUNT_ID" "${importer_base[@]}" \
+	--set importer.source.url=https://api.harvestapp.com/v2 --set importer.source.credentials.existingSecret=harvest
+notes token-file "the older way" "${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
+	--set importer.source.tokenSecret.name=tool-token
 
 # --- values the chart must refuse -------------------------------------------------------
 # refuse WHY MESSAGE_REGEX [helm args...]: helm template must fail and say MESSAGE_REGEX.
@@ -310,6 +413,42 @@ refuse "importer interval not a number" "at '/monitoring/prometheusRule/importer
 refuse "unknown monitoring key" "additional properties 'serviceMonitor' not allowed" --set monitoring.serviceMonitor.enabled=true
 refuse "credentials templated from values" "additional properties 'clientSecret' not allowed" \
 	--set importer.credentials.clientSecret=hunter2
+refuse "source token templated from values" "additional properties 'token' not allowed" \
+	--set importer.source.credentials.token=hunter2
+harvest=("${importer_base[@]}" --set importer.source.url=https://api.harvestapp.com/v2)
+refuse "importer with both source Secrets" 'tokenSecret \(old\) and importer.source.credentials.existingSecret \(new\) are both set' \
+	"${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
+	--set importer.source.tokenSecret.name=old --set importer.source.credentials.existingSecret=new
+refuse "prune without a window" 'importer.sync.prune is true but importer.sync.window is empty' "${harvest[@]}" \
+	--set importer.source.credentials.existingSecret=harvest --set importer.sync.prune=true
+refuse "prune with full" 'importer.sync.prune and importer.sync.full are both true' "${harvest[@]}" \
+	--set importer.source.credentials.existingSecret=harvest --set importer.sync.prune=true \
+	--set importer.sync.window=35d --set importer.sync.full=true
+refuse "Harvest (inferred from the URL) without credentials" \
+	'harvest connector.*set importer.source.credentials.existingSecret.*keys token .* and account-id' "${harvest[@]}"
+refuse "Tempo without credentials" 'kind is tempo: set importer.source.credentials.existingSecret.*keys token ' \
+	"${importer_base[@]}" --set importer.source.url=https://tempo-proxy.example/4 --set importer.source.kind=tempo
+refuse "Toggl without credentials" 'kind is toggl: set importer.source.credentials.existingSecret.*keys token .* and workspace-id' \
+	"${importer_base[@]}" --set importer.source.url=https://api.track.toggl.com/api/v9 --set importer.source.kind=toggl
+refuse "Clockify without credentials" 'clockify connector.*keys token .*, workspace-id' \
+	"${importer_base[@]}" --set importer.source.url=https://api.clockify.me/api/v1
+refuse "a connector with the older tokenSecret" 'tokenSecret is the older way for an http-json source only.*keys token .* and account-id' \
+	"${harvest[@]}" --set importer.source.tokenSecret.name=old
+refuse "a connector without a URL" 'kind is harvest, read over HTTPS: set importer.source.url' "${importer_base[@]}" \
+	--set importer.source.configMap.name=entries --set importer.source.kind=harvest --set importer.source.credentials.existingSecret=h
+refuse "source credentials for a file source" 'importer.source.credentials is for a source read over HTTPS' "${importer_base[@]}" \
+	--set importer.source.configMap.name=entries --set importer.source.credentials.existingSecret=h
+refuse "a file kind with a URL" 'kind is csv, a file' "${importer_base[@]}" \
+	--set importer.source.url=https://tool.example/entries.csv --set importer.source.kind=csv
+refuse "a file kind that contradicts format" 'kind is csv but importer.format is json' "${importer_base[@]}" \
+	--set importer.source.configMap.name=entries --set importer.source.kind=csv --set importer.format=json
+refuse "itemsPath for a connector" 'itemsPath and nextPath are for an http-json source; the source is harvest' "${harvest[@]}" \
+	--set importer.source.credentials.existingSecret=harvest --set importer.source.itemsPath=time_entries
+refuse "source kind not an enum value" "at '/importer/source/kind'" --set importer.source.kind=jira
+refuse "sync window not in days" "at '/importer/sync/window'" --set importer.sync.window=5w
+refuse "sync window of 0 days" "at '/importer/sync/window'" --set importer.sync.window=0d
+refuse "sync overlap not a duration" "at '/importer/sync/overlap'" --set importer.sync.overlap=10
+refuse "sync prune not a boolean" "at '/importer/sync/prune'" --set-string importer.sync.prune=yes
 
 # --- the kustomize base -----------------------------------------------------------
 kubectl=""
@@ -353,7 +492,7 @@ else
 	mkdir -p "$work/server"
 	go build -o "$work/server/server" ./hack/chartserver
 	server_files=()
-	for f in defaults all-on importer-configmap postgres kustomize; do
+	for f in defaults all-on importer-configmap importer-harvest importer-token-file postgres kustomize; do
 		[[ -f $work/$f.yaml ]] && server_files+=("$work/$f.yaml")
 	done
 	if "$work/server/server" -assets "$assets" -crds config/crd/bases -helm "$HELM" -chart "$chart" \
