@@ -76,20 +76,51 @@ func (f *csvFields) Field(name string) (Value, bool) {
 // jsonFields is one JSON object, its values still encoded.
 type jsonFields map[string]json.RawMessage
 
+// Field finds a member by name, or else by a dotted path through nested
+// objects ("user.id"); a member whose name has a dot is found first.
 func (f jsonFields) Field(name string) (Value, bool) {
-	raw, ok := f[name]
+	raw, ok := f.member(name)
+	if !ok && strings.IndexByte(name, '.') > 0 {
+		raw, ok = f.path(name)
+	}
 	if !ok {
-		for k, v := range f {
-			if strings.EqualFold(k, name) {
-				raw, ok = v, true
-				break
-			}
-		}
-		if !ok {
-			return Value{}, false
-		}
+		return Value{}, false
 	}
 	return jsonValue(raw), true
+}
+
+// member finds a member by name, case-insensitively when no member has
+// exactly this name.
+func (f jsonFields) member(name string) (json.RawMessage, bool) {
+	if raw, ok := f[name]; ok {
+		return raw, true
+	}
+	for k, v := range f {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// path follows a dotted path through nested objects.
+func (f jsonFields) path(name string) (json.RawMessage, bool) {
+	cur := f
+	for {
+		head, rest, more := strings.Cut(name, ".")
+		raw, ok := cur.member(head)
+		if !ok || !more {
+			return raw, ok
+		}
+		if len(raw) == 0 || raw[0] != '{' {
+			return nil, false
+		}
+		var inner jsonFields
+		if json.Unmarshal(raw, &inner) != nil {
+			return nil, false
+		}
+		cur, name = inner, rest
+	}
 }
 
 // jsonValue classifies an encoded JSON value and decodes strings.
