@@ -89,13 +89,17 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 		fs.PrintDefaults()
 	}
 
-	fs.StringVar(&c.Source, "source", "", "where the entries are: a .csv, .json (array) or .ndjson/.jsonl file, a directory of them (read in name order), or the https:// URL of the tool's API (JSON pages)")
+	fs.StringVar(&c.Source, "source", "", "where the entries are: a .csv, .json (array) or .ndjson/.jsonl file, a directory of them (read in name order), or the https:// URL of the tool's API: a connector's base URL (https://api.harvestapp.com/v2, https://api.tempo.io/4, https://api.track.toggl.com/api/v9, https://api.clockify.me/api/v1) or JSON pages (http-json)")
+	fs.StringVar(&c.SourceKind, "source-kind", importer.KindAuto, "what --source is: auto (a file's extension, or a tool's public API host; any other URL is http-json), csv, json, ndjson, http-json, harvest (Harvest API v2), tempo (Tempo Cloud API v4), toggl (Toggl Track API v9) or clockify (Clockify API v1); give it for a connector behind another host (a proxy, a test)")
+	fs.StringVar(&c.SourceCredentialsDir, "source-credentials-dir", "", "directory with the tool's credentials, one file each (the mounted Secret): token (every connector), account-id (Harvest), workspace-id (Toggl, Clockify), user-id (Clockify, optional); default for a connector "+importer.DefaultSourceCredentialsDir+"; for http-json, its bearer token")
+	fs.StringVar(&c.ItemsPath, "items-path", "", "http-json: where a page's entries are, a dotted path (alternatives separated by |), e.g. time_entries or data.items (default: the page is an array, or has items or data)")
+	fs.StringVar(&c.NextPath, "next-path", "", "http-json: where a page's next link is, a dotted path, e.g. links.next (default: next; a Link header rel=next always counts)")
 	fs.StringVar(&c.SourceName, "source-name", "", "the entries' source name; with external_id it identifies an entry across runs, so keep it stable (default: derived from --source, e.g. the host or file name)")
-	fs.StringVar(&c.SourceTokenFile, "source-token-file", "", "file holding a bearer token for the tool's API (with an https:// --source)")
+	fs.StringVar(&c.SourceTokenFile, "source-token-file", "", "file holding a bearer token for an http-json --source (the older way; connectors read --source-credentials-dir)")
 	fs.StringVar(&c.Format, "format", importer.FormatAuto, "file format: auto (by extension), csv, json or ndjson")
 	fs.StringVar(&comma, "csv-delimiter", ",", "CSV field delimiter (one character, e.g. ';' or '\\t')")
-	fs.Var(&maps, "map", "entry field from source field, as TARGET=SOURCE[|SOURCE...] (comma-separated or repeated), e.g. user_id=employee,hours=duration; default: the API's names, and external_id from external_id or id")
-	fs.StringVar(&c.UserType, "user-type", "", "user type of records without one: Employee or Contractor (default: the API's, Employee)")
+	fs.Var(&maps, "map", "entry field from source field, as TARGET=SOURCE[|SOURCE...] (comma-separated or repeated), a JSON source field by dotted path to nested ones, e.g. user_id=employee,hours=duration or user_id=user.email; targets: user_type, user_id, date, year, week, project, hours, external_id, source_updated_at; default: the API's names, and external_id from external_id or id (a connector maps its tool's fields)")
+	fs.StringVar(&c.UserType, "user-type", "", "user type of records without one: Employee or Contractor (default: the API's, Employee; Contractor for a connector)")
 
 	fs.StringVar(&c.APIURL, "api-url", "", "base URL of the Timesheets API; entries go to POST {api-url}/timesheets/upload")
 	fs.BoolVar(&c.AllowHTTPAPI, "allow-http-api", false, "allow a plain http:// --api-url that is not loopback (an in-cluster Service without TLS)")

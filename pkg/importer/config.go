@@ -16,11 +16,21 @@ type Config struct {
 	// Source: a file, a directory, or the https:// URL of the tool's API.
 	Source          string
 	SourceName      string // default: derived from Source
-	SourceTokenFile string // bearer token of the tool's API
+	SourceTokenFile string // bearer token of an http-json API (the older way)
 	Format          string // auto, csv, json, ndjson
 	CSVComma        rune
 	Mapping         Mapping
 	UserType        string // for records without one; empty: the API's default
+
+	// SourceKind is --source-kind (KindAuto when empty; see SourceOptions).
+	SourceKind string
+	// SourceCredentialsDir holds the tool's credentials (token, account-id,
+	// workspace-id, user-id); DefaultSourceCredentialsDir for a connector
+	// when empty.
+	SourceCredentialsDir string
+	// ItemsPath and NextPath locate an http-json page's entries and next
+	// link (see SourceOptions).
+	ItemsPath, NextPath string
 
 	// APIURL is the Timesheets API's base URL.
 	APIURL string

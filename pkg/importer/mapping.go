@@ -21,10 +21,13 @@ const (
 	FieldProject    = "project"
 	FieldHours      = "hours"
 	FieldExternalID = "external_id"
+	// FieldSourceUpdatedAt is the tool's own modification time of the entry
+	// (RFC 3339): the API never lets an older one overwrite a newer one.
+	FieldSourceUpdatedAt = "source_updated_at"
 )
 
 // targets lists the entry fields in a fixed order; index with the t* constants.
-var targets = [...]string{FieldUserType, FieldUserID, FieldDate, FieldYear, FieldWeek, FieldProject, FieldHours, FieldExternalID}
+var targets = [...]string{FieldUserType, FieldUserID, FieldDate, FieldYear, FieldWeek, FieldProject, FieldHours, FieldExternalID, FieldSourceUpdatedAt}
 
 const (
 	tUserType = iota
@@ -35,6 +38,7 @@ const (
 	tProject
 	tHours
 	tExternalID
+	tSourceUpdatedAt
 	numTargets
 )
 
@@ -57,7 +61,8 @@ func DefaultMapping() Mapping {
 
 // ParseMapping applies overrides to the default mapping. Each spec is a
 // comma-separated list of TARGET=SOURCE pairs; SOURCE may list alternatives
-// separated by "|", and an empty SOURCE unmaps the target (e.g.
+// separated by "|", each a field name or, in JSON, a dotted path to a
+// nested field ("user_id=user.id"); an empty SOURCE unmaps the target (e.g.
 // "external_id=" to always use the content hash).
 func ParseMapping(specs []string) (Mapping, error) {
 	m := DefaultMapping()

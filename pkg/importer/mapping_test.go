@@ -23,11 +23,11 @@ func TestParseMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "user_type=user_type,user_id=employee,date=date,year=year,week=week,project=job,hours=duration,external_id=ticket|id"
+	want := "user_type=user_type,user_id=employee,date=date,year=year,week=week,project=job,hours=duration,external_id=ticket|id,source_updated_at=source_updated_at"
 	if m.String() != want {
 		t.Fatalf("mapping %s\nwant    %s", m, want)
 	}
-	if d := DefaultMapping().String(); !strings.HasSuffix(d, "external_id=external_id|id") {
+	if d := DefaultMapping().String(); !strings.Contains(d, "external_id=external_id|id,") {
 		t.Fatalf("default %s", d)
 	}
 	m, err = ParseMapping([]string{"external_id="})

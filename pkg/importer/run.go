@@ -85,10 +85,9 @@ func (r *run) run(ctx context.Context) Summary {
 		}
 	}
 
-	src, err := OpenSource(cfg.Source, SourceOptions{
-		Format: cfg.Format, CSVComma: cfg.CSVComma, Mapping: cfg.Mapping, TokenFile: cfg.SourceTokenFile,
-		HTTPClient: client, Backoff: &back, UserAgent: cfg.UserAgent,
-	})
+	so := cfg.SourceOptions()
+	so.HTTPClient, so.Backoff = client, &back
+	src, err := OpenSource(cfg.Source, so)
 	if err != nil {
 		return Summary{Err: err}
 	}

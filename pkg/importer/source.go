@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/abc-inc/timesheets/pkg/loopback"
 )
@@ -23,6 +26,40 @@ type Source interface {
 	// fn returns. The record is only valid during the call.
 	Each(ctx context.Context, fn func(*Record) error) error
 }
+
+// IncrementalSource is a Source that can be asked for only what changed:
+// with SourceOptions.Since set, a source whose Incremental is true yields
+// only the entries the tool changed at or after it (give an overlap: tools
+// keep their modification times in whole seconds). Deletions are not
+// yielded; find them by pruning a window.
+type IncrementalSource interface {
+	Source
+	Incremental() bool
+}
+
+// WindowedSource is a Source that honours SourceOptions.From and To: when
+// Windowed is true it yields only the entries whose day is within them, so
+// that what it yields for a window is all the tool has in it.
+type WindowedSource interface {
+	Source
+	Windowed() bool
+}
+
+// Source kinds (--source-kind).
+const (
+	KindAuto     = "auto" // by --source: a file's extension, or the URL's host
+	KindCSV      = FormatCSV
+	KindJSON     = FormatJSON
+	KindNDJSON   = FormatNDJSON
+	KindHTTPJSON = "http-json" // generic JSON pages
+	KindHarvest  = "harvest"   // Harvest API v2
+	KindTempo    = "tempo"     // Tempo Cloud REST API v4
+	KindToggl    = "toggl"     // Toggl Track API v9
+	KindClockify = "clockify"  // Clockify API v1
+)
+
+// kinds lists the --source-kind values for messages.
+var kinds = []string{KindAuto, KindCSV, KindJSON, KindNDJSON, KindHTTPJSON, KindHarvest, KindTempo, KindToggl, KindClockify}
 
 // File formats.
 const (
@@ -47,22 +84,66 @@ func formatOf(path string) string {
 
 // SourceOptions configure OpenSource.
 type SourceOptions struct {
+	// Kind is a Kind* constant; empty or KindAuto infers it from the
+	// source: a file's extension (or Format), or the public API host of a
+	// tool the importer knows (api.harvestapp.com is Harvest), any other
+	// URL being http-json.
+	Kind     string
 	Format   string // FormatAuto (by extension) or one format for every file
 	CSVComma rune
 	Mapping  Mapping // CSV headers are checked against it
-	// TokenFile holds the bearer token of the tool's HTTP API (optional).
-	TokenFile  string
+	// TokenFile holds the bearer token of an http-json API (optional; the
+	// older way, before CredentialsDir).
+	TokenFile string
+	// CredentialsDir holds the tool's credentials, one file each (token,
+	// account-id, workspace-id, user-id; see Source*File). Connectors read
+	// it, DefaultSourceCredentialsDir when empty; http-json reads its token
+	// there when it is given.
+	CredentialsDir string
+	// ItemsPath and NextPath say where an http-json page has its entries
+	// and its next link: dotted paths through nested objects, alternatives
+	// separated by "|" ("time_entries", "links.next"). Empty: an array, or
+	// "items" or "data"; and "next" (a Link header rel="next" always counts).
+	ItemsPath, NextPath string
+	// UserType is the user type connectors give their entries: empty is
+	// Contractor (the tools are the contractors').
+	UserType string
+
+	// Since asks a connector for only the entries the tool changed at or
+	// after it (see IncrementalSource); zero: everything.
+	Since time.Time
+	// From and To bound the entries' days, both inclusive (see
+	// WindowedSource); the date each has in its own location counts. Zero:
+	// unbounded.
+	From, To time.Time
+
 	HTTPClient *http.Client
 	Backoff    *Backoff
 	UserAgent  string
+	Logger     *slog.Logger // skipped records are logged (debug) and counted (info)
 }
 
-// OpenSource checks a --source and returns it: an http(s) URL of the tool's
-// API, a file, or a directory of files read in name order. Mistakes in the
-// options are ConfigErrors.
+// SourceOptions are the options OpenSource takes for c's source, before the
+// run adds its HTTP client, backoff, and the incremental and window bounds.
+func (c Config) SourceOptions() SourceOptions {
+	return SourceOptions{
+		Kind: c.SourceKind, Format: c.Format, CSVComma: c.CSVComma, Mapping: c.Mapping,
+		TokenFile: c.SourceTokenFile, CredentialsDir: c.SourceCredentialsDir,
+		ItemsPath: c.ItemsPath, NextPath: c.NextPath, UserType: c.UserType,
+		UserAgent: c.UserAgent, Logger: c.Logger,
+	}
+}
+
+// OpenSource checks a --source and returns it: the https URL of the tool's
+// API (a connector's base URL, or http-json pages), a file, or a directory
+// of files read in name order. Mistakes in the options are ConfigErrors
+// that say what to fix, and so are missing credentials.
 func OpenSource(spec string, o SourceOptions) (Source, error) {
 	if o.Format == "" {
 		o.Format = FormatAuto
+	}
+	if o.Kind == "" {
+		o.Kind = KindAuto
 	}
 	if o.CSVComma == 0 {
 		o.CSVComma = ','
@@ -72,8 +153,37 @@ func OpenSource(spec string, o SourceOptions) (Source, error) {
 	default:
 		return nil, ConfigError{fmt.Errorf("--format %q: use auto, csv, json or ndjson", o.Format)}
 	}
-	if strings.HasPrefix(spec, "https://") || strings.HasPrefix(spec, "http://") {
+	if !slices.Contains(kinds, o.Kind) {
+		return nil, ConfigError{fmt.Errorf("--source-kind %q: use %s", o.Kind, strings.Join(kinds, ", "))}
+	}
+	isURL := strings.HasPrefix(spec, "https://") || strings.HasPrefix(spec, "http://")
+	switch o.Kind {
+	case KindAuto:
+	case KindCSV, KindJSON, KindNDJSON:
+		if isURL {
+			return nil, ConfigError{fmt.Errorf("--source-kind %s reads files, but --source is a URL; for a tool's API use --source-kind http-json or its connector (%s, %s, %s, %s)", o.Kind, KindHarvest, KindTempo, KindToggl, KindClockify)}
+		}
+		if o.Format != FormatAuto && o.Format != o.Kind {
+			return nil, ConfigError{fmt.Errorf("--source-kind %s and --format %s disagree; give one of them", o.Kind, o.Format)}
+		}
+		o.Format = o.Kind
+	default:
+		if !isURL {
+			example := "the tool's https:// API URL"
+			if c := connectors[o.Kind]; c != nil {
+				example = c.title + "'s https:// API base URL, e.g. " + c.example
+			}
+			return nil, ConfigError{fmt.Errorf("--source-kind %s reads a tool's API: give --source as %s, not %q", o.Kind, example, spec)}
+		}
+	}
+	if isURL {
+		if o.Format != FormatAuto {
+			return nil, ConfigError{fmt.Errorf("--format %s is for files; an API's pages are JSON", o.Format)}
+		}
 		return openHTTPSource(spec, o)
+	}
+	if o.ItemsPath != "" || o.NextPath != "" {
+		return nil, ConfigError{errors.New("--items-path and --next-path are for an http-json --source")}
 	}
 	if o.TokenFile != "" {
 		return nil, ConfigError{errors.New("--source-token-file is for an http(s) --source only")}
