@@ -213,3 +213,11 @@ func parseISODuration(s string) (time.Duration, error) {
 	}
 	return time.Duration(d * float64(time.Second)), nil
 }
+
+// setDefault sets a query parameter the base URL does not already have: a
+// page size given in --source (Harvest's per_page=100) is kept.
+func setDefault(q url.Values, key, value string) {
+	if !q.Has(key) {
+		q.Set(key, value)
+	}
+}

@@ -46,6 +46,7 @@ func appendEntry(b []byte, in *timesheets.Input) []byte {
 	}
 	str("source", in.Source)
 	str(FieldExternalID, in.ExternalID)
+	str("source_updated_at", in.SourceUpdatedAt)
 	return append(b, '}')
 }
 

@@ -41,7 +41,7 @@ var harvestConnector = register(&connector{
 	},
 	authHint: "check token and account-id in --source-credentials-dir (a Harvest personal access token and its account id)",
 	query: func(q url.Values, o *SourceOptions) {
-		q.Set("per_page", "2000")
+		setDefault(q, "per_page", "2000")
 		if !o.Since.IsZero() {
 			q.Set("updated_since", o.Since.UTC().Format(time.RFC3339))
 		}

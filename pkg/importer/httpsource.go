@@ -168,7 +168,7 @@ func openHTTPSource(spec string, o SourceOptions) (*httpSource, error) {
 	s.q = base.Query()
 	if c.pageParam != "" {
 		s.q.Set(c.pageParam, "1")
-		s.q.Set(c.sizeParam, strconv.Itoa(c.pageSize))
+		setDefault(s.q, c.sizeParam, strconv.Itoa(c.pageSize))
 	}
 	if c.query != nil {
 		c.query(s.q, &o)
@@ -347,7 +347,11 @@ func (s *httpSource) page(ctx context.Context, u *url.URL, fn func(*Record) erro
 		return nil, err
 	}
 	if s.c.pageParam != "" {
-		if n < s.c.pageSize {
+		size, err := strconv.Atoi(u.Query().Get(s.c.sizeParam))
+		if err != nil {
+			size = s.c.pageSize
+		}
+		if n < size {
 			return nil, nil
 		}
 		q := u.Query()

@@ -163,6 +163,7 @@ type Mapper struct {
 	UserType string
 
 	userType, userID, date, project, source, externalID string
+	sourceUpdatedAt                                     string
 	year, week                                          int
 	hours                                               float64
 }
@@ -208,6 +209,7 @@ func (mp *Mapper) Map(f Fields) (Entry, timesheets.ValidationError) {
 	in.Date = str(tDate, &mp.date)
 	in.Project = str(tProject, &mp.project)
 	ext := str(tExternalID, &mp.externalID)
+	in.SourceUpdatedAt = str(tSourceUpdatedAt, &mp.sourceUpdatedAt)
 
 	integer := func(t int, dst *int) *int {
 		v, name, ok := mp.lookup(f, t)

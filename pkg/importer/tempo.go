@@ -36,7 +36,7 @@ var tempoConnector = register(&connector{
 	},
 	authHint: "check the Tempo API token in --source-credentials-dir (file token); a base URL of another region than the data's (api.eu.tempo.io, api.us.tempo.io) is refused the same way",
 	query: func(q url.Values, o *SourceOptions) {
-		q.Set("limit", strconv.Itoa(tempoMaxLimit))
+		setDefault(q, "limit", strconv.Itoa(tempoMaxLimit))
 		if !o.Since.IsZero() {
 			q.Set("updatedFrom", o.Since.UTC().Format(tempoTimeLayout))
 		}
