@@ -366,13 +366,23 @@ func TestTogglConnector(t *testing.T) {
 			t.Fatalf("query %v; want since=%d", q, since.Unix())
 		}
 	})
-	t.Run("no first day", func(t *testing.T) {
-		_, err := open(t, importer.KindToggl, tg.BaseURL(), creds, importer.SourceOptions{})
+	t.Run("no first day, then SetRange", func(t *testing.T) {
+		src := must(open(t, importer.KindToggl, tg.BaseURL(), creds, importer.SourceOptions{}))
+		_, err := readAll(t, src)
 		var ce importer.ConfigError
 		if !errors.As(err, &ce) {
 			t.Fatalf("err %v; want a ConfigError", err)
 		}
 		wantErr(t, err, "--from")
+		// The run sets the range once it has asked the API for a checkpoint.
+		if err := src.(importer.RangeSetter).SetRange(time.Time{}, day("2026-03-03"), day("2026-03-03")); err != nil {
+			t.Fatal(err)
+		}
+		recs := must(readAll(t, src))
+		if len(recs) != 1 || recs[0][importer.FieldExternalID] != b.ID {
+			t.Fatalf("records %v; want b, of 3 March", recs)
+		}
+		wantErr(t, src.(importer.RangeSetter).SetRange(time.Time{}, day("2026-03-04"), day("2026-03-03")), "window")
 	})
 	t.Run("bad token", func(t *testing.T) {
 		files := tg.Files()

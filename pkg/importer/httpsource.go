@@ -44,6 +44,8 @@ type httpSource struct {
 	// from and to bound the entries' days (a connector's window); "" is
 	// unbounded.
 	from, to string
+	// o are the options of a connector, with the range SetRange gave.
+	o SourceOptions
 	// fields are the connector's, with the user type.
 	fields  map[string]derive
 	skipped map[string]int
@@ -127,7 +129,7 @@ func openHTTPSource(spec string, o SourceOptions) (*httpSource, error) {
 	if c == nil {
 		return nil, ConfigError{fmt.Errorf("--source-kind %q: use %s", kind, strings.Join(kinds, ", "))}
 	}
-	s.c = c
+	s.c, s.o = c, o
 	switch {
 	case o.TokenFile != "":
 		return nil, ConfigError{fmt.Errorf("--source-token-file is for --source-kind http-json; the %s connector reads the file %s (and the others it needs) from --source-credentials-dir", kind, SourceTokenFile)}
@@ -136,11 +138,6 @@ func openHTTPSource(spec string, o SourceOptions) (*httpSource, error) {
 	}
 	if !strings.Contains(c.path, "{") && strings.HasSuffix(strings.TrimSuffix(base.Path, "/"), c.path) {
 		return nil, ConfigError{fmt.Errorf("--source %s: give %s's API base URL, e.g. %s, not its endpoint; the connector adds %s", base.Redacted(), c.title, c.example, c.path)}
-	}
-	if c.check != nil {
-		if err := c.check(&o); err != nil {
-			return nil, err
-		}
 	}
 	dir := o.CredentialsDir
 	if dir == "" {
@@ -155,26 +152,42 @@ func openHTTPSource(spec string, o SourceOptions) (*httpSource, error) {
 	for k, d := range c.fields {
 		s.fields[k] = d
 	}
-	if !o.From.IsZero() {
-		s.from = o.From.Format(dayLayout)
+	s.base = base
+	if err := s.SetRange(o.Since, o.From, o.To); err != nil {
+		return nil, err
 	}
-	if !o.To.IsZero() {
-		s.to = o.To.Format(dayLayout)
+	return s, nil
+}
+
+// SetRange sets what a connector asks the tool for, as SourceOptions.Since,
+// From and To do, replacing what it was opened with: for the run, which
+// learns Since from the API once it knows the source is incremental. Call
+// it before Each. http-json takes no range and ignores it.
+func (s *httpSource) SetRange(since, from, to time.Time) error {
+	if s.c.kind == KindHTTPJSON {
+		return nil
+	}
+	s.o.Since, s.o.From, s.o.To = since, from, to
+	s.from, s.to = "", ""
+	if !from.IsZero() {
+		s.from = from.Format(dayLayout)
+	}
+	if !to.IsZero() {
+		s.to = to.Format(dayLayout)
 	}
 	if s.from != "" && s.to != "" && s.from > s.to {
-		return nil, ConfigError{fmt.Errorf("the window from %s to %s is empty; its first day comes after its last", s.from, s.to)}
+		return ConfigError{fmt.Errorf("the window from %s to %s is empty; its first day comes after its last", s.from, s.to)}
 	}
-	s.base = base
-	s.q = base.Query()
-	if c.pageParam != "" {
-		s.q.Set(c.pageParam, "1")
-		setDefault(s.q, c.sizeParam, strconv.Itoa(c.pageSize))
+	s.q = s.base.Query()
+	if s.c.pageParam != "" {
+		s.q.Set(s.c.pageParam, "1")
+		setDefault(s.q, s.c.sizeParam, strconv.Itoa(s.c.pageSize))
 	}
-	if c.query != nil {
-		c.query(s.q, &o)
+	if s.c.query != nil {
+		s.c.query(s.q, &s.o)
 	}
 	s.start = s.first()
-	return s, nil
+	return nil
 }
 
 // first is the URL of the first page: the connector's path under the base
@@ -224,6 +237,11 @@ func (s *httpSource) Windowed() bool { return s.c.kind != KindHTTPJSON }
 func (s *httpSource) Secret() string { return s.creds.token }
 
 func (s *httpSource) Each(ctx context.Context, fn func(*Record) error) error {
+	if s.c.check != nil {
+		if err := s.c.check(&s.o); err != nil {
+			return err
+		}
+	}
 	if s.c.prepare != nil {
 		if err := s.c.prepare(ctx, s); err != nil {
 			return err

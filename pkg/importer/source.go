@@ -45,6 +45,14 @@ type WindowedSource interface {
 	Windowed() bool
 }
 
+// RangeSetter is a Source that takes SourceOptions.Since, From and To after
+// it is opened: SetRange replaces them (call it before Each). Every
+// connector is one; the run learns Since from the API's checkpoint once it
+// knows that the source is incremental.
+type RangeSetter interface {
+	SetRange(since, from, to time.Time) error
+}
+
 // Source kinds (--source-kind).
 const (
 	KindAuto     = "auto" // by --source: a file's extension, or the URL's host
