@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,8 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 		scopes   listFlag
 		comma    string
 		logLevel string
+		from, to string
+		window   string
 	)
 	fs := flag.NewFlagSet("importer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -117,6 +120,12 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", importer.DefaultRequestTimeout, "deadline of one HTTP request")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", importer.DefaultMaxAttempts, "tries per request on 429, 5xx and network errors, the first included (0: until --timeout)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "read, map and validate everything and say what would be uploaded; no token is requested and no credentials are read")
+	fs.BoolVar(&c.Full, "full", false, "read everything the tool has, not only what changed since the last run (a connector reads incrementally by default)")
+	fs.BoolVar(&c.Prune, "prune", false, "delete this client's entries of the source in the window (--from/--to or --window) that the tool no longer has; approved entries are kept and reported as conflicts. Without it nothing is ever deleted")
+	fs.StringVar(&from, "from", "", "first day to read (and, with --prune, to reconcile), such as 2026-01-01")
+	fs.StringVar(&to, "to", "", "last day to read (and, with --prune, to reconcile), such as 2026-01-31")
+	fs.StringVar(&window, "window", "", "the window ending today, in days (such as 35d): instead of --from and --to")
+	fs.DurationVar(&c.Overlap, "overlap", importer.DefaultOverlap, "how far before the last stored modification time an incremental run reads again")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", importer.DefaultProgressInterval, "how often to log progress")
 	fs.IntVar(&c.ReportLimit, "report-limit", importer.DefaultReportLimit, "rejected entries logged one by one; further ones are only counted")
 
@@ -136,6 +145,29 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 	}
 	if c.BatchSize < 1 {
 		return c, 0, fmt.Errorf("--batch-size %d: use 1 to 5000", c.BatchSize)
+	}
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Time
+	}{{"--from", from, &c.From}, {"--to", to, &c.To}} {
+		if d.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, d.v)
+		if err != nil {
+			return c, 0, fmt.Errorf("%s %q: give a day such as 2026-01-05", d.name, d.v)
+		}
+		*d.dst = t
+	}
+	if window != "" {
+		if from != "" || to != "" {
+			return c, 0, errors.New("give either --window or --from and --to, not both")
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(window, "d"))
+		if err != nil || !strings.HasSuffix(window, "d") || n < 1 || n > 3660 {
+			return c, 0, fmt.Errorf("--window %q: give a number of days such as 35d", window)
+		}
+		c.Window = time.Duration(n) * 24 * time.Hour
 	}
 	if c.InFlight < 1 {
 		return c, 0, fmt.Errorf("--max-in-flight %d: use 1 or more", c.InFlight)

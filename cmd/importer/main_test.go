@@ -84,7 +84,7 @@ func TestImport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.HasPrefix(stdout, "read=1200 created=1200 duplicates=0 rejected=0 failed=0 retries=0 seconds=") || strings.Count(stdout, "\n") != 1 {
+	if !strings.HasPrefix(stdout, "read=1200 created=1200 duplicates=0 updated=0 deleted=0 conflicts=0 rejected=0 failed=0 retries=0 seconds=") || strings.Count(stdout, "\n") != 1 {
 		t.Fatalf("stdout %q: want one summary line", stdout)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
@@ -143,7 +143,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad.csv")
 		os.WriteFile(bad, []byte("id,employee,date,project,duration\nB1,c-1,2024-01-01T00:00:00Z,P,1\nB2,c-1,2024-01-01T00:00:00Z,P,99\n"), 0o644)
 		code, stdout, stderr := runInProcess(t, args(t, api, apitest.ImporterClient, bad))
-		if code != importer.ExitFailed || !strings.Contains(stdout, "created=1 duplicates=0 rejected=1") ||
+		if code != importer.ExitFailed || !strings.Contains(stdout, "created=1 duplicates=0 updated=0 deleted=0 conflicts=0 rejected=1") ||
 			!strings.Contains(stderr, bad+`:3 (record 2)`) || !strings.Contains(stderr, "hours: 99 is out of range") {
 			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 		}
@@ -219,7 +219,7 @@ func TestSIGTERMThenRerun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, out)
 	}
-	want := fmt.Sprintf("read=%d created=%d duplicates=%d rejected=0 failed=0", n, n-stored, stored)
+	want := fmt.Sprintf("read=%d created=%d duplicates=%d updated=0 deleted=0 conflicts=0 rejected=0 failed=0", n, n-stored, stored)
 	if !strings.HasPrefix(string(out), want) {
 		t.Fatalf("rerun: %s\nwant %s", out, want)
 	}

@@ -54,6 +54,21 @@ type Config struct {
 	RequestTimeout   time.Duration // one HTTP request
 	MaxAttempts      int           // per request, including the first; negative: until the deadline
 	DryRun           bool
+	// Full reads everything a connector has, not only what changed since
+	// the checkpoint (see sync.go).
+	Full bool
+	// Prune deletes this client's entries of the source in [From, To] that
+	// the source no longer has. From and To are days (UTC), zero when
+	// unbounded; they also bound what is read. Window, if set, is the
+	// window ending today: From and To are derived from it.
+	Prune    bool
+	From, To time.Time
+	Window   time.Duration
+	// Overlap is how far before the checkpoint an incremental run reads
+	// (default DefaultOverlap).
+	Overlap time.Duration
+	// Now is the clock of Window (tests); default time.Now.
+	Now              func() time.Time
 	ProgressInterval time.Duration
 	ReportLimit      int // rejected entries logged one by one; the rest are counted
 
@@ -124,6 +139,23 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Overlap == 0 {
+		c.Overlap = DefaultOverlap
+	}
+	if c.Window > 0 && c.From.IsZero() && c.To.IsZero() {
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		today := day(now())
+		c.To, c.From = today, today.Add(-c.Window)
+	}
+	if !c.From.IsZero() {
+		c.From = day(c.From)
+	}
+	if !c.To.IsZero() {
+		c.To = day(c.To)
+	}
 	return c
 }
 
@@ -150,6 +182,18 @@ func (c Config) validate() error {
 	}
 	if c.SourceName != "" && (len(c.SourceName) > 64 || strings.ContainsFunc(c.SourceName, func(r rune) bool { return r < 0x20 || r == 0x7f })) {
 		bad("--source-name %q: use at most 64 characters and no control characters", c.SourceName)
+	}
+	switch {
+	case c.Window < 0 || c.Overlap < 0:
+		bad("--window and --overlap must not be negative")
+	case c.Window > 0 && c.Window < 24*time.Hour:
+		bad("--window %s: give whole days, such as 35d", c.Window)
+	case !c.From.IsZero() && !c.To.IsZero() && c.To.Before(c.From):
+		bad("--to %s is before --from %s", c.To.Format(time.DateOnly), c.From.Format(time.DateOnly))
+	case c.Prune && (c.From.IsZero() || c.To.IsZero()):
+		bad("--prune needs a window: give --from and --to (days such as 2026-01-01), or --window (such as 35d)")
+	case c.Prune && c.Full:
+		bad("--prune reads its whole window anyway; leave out --full")
 	}
 	if c.PushgatewayURL != "" {
 		if err := checkURL("--pushgateway-url", c.PushgatewayURL, true); err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 )
@@ -172,7 +173,10 @@ type Mapper struct {
 type Entry struct {
 	Input      timesheets.Input // as it will be sent, Source and ExternalID set
 	ExternalID string
-	Hashed     bool // ExternalID is a content hash: the record had no id
+	Hashed     bool      // ExternalID is a content hash: the record had no id
+	Period     time.Time // its day, or the Monday of its week (UTC)
+	// SourceUpdatedAt is the tool's modification time, if the record has one.
+	SourceUpdatedAt *time.Time
 }
 
 // Map maps and validates one record. Its errors use the same field names
@@ -255,7 +259,7 @@ func (mp *Mapper) Map(f Fields) (Entry, timesheets.ValidationError) {
 	if len(errs) > 0 {
 		return Entry{}, errs
 	}
-	out := Entry{Input: in}
+	out := Entry{Input: in, Period: e.PeriodStart(), SourceUpdatedAt: e.SourceUpdatedAt}
 	if ext != nil {
 		out.ExternalID = *ext
 	} else {

@@ -9,7 +9,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // collectors in controller-runtime's registry: the importer binary must not
 // link client-go.
 //
-//	timesheets_importer_entries_total{outcome}            entries of this run by outcome (created, duplicate, rejected, failed)
+//	timesheets_importer_entries_total{outcome}            entries of this run by outcome (created, duplicate, updated, deleted, conflict, rejected, failed)
 //	timesheets_importer_retries_total                     upload attempts repeated after 429, 5xx or a network error
 //	timesheets_importer_duration_seconds                  how long the run took
 //	timesheets_importer_last_run_timestamp_seconds        when the run ended (Unix time)
@@ -29,6 +29,9 @@ type runMetrics struct {
 const (
 	outcomeCreated   = "created"
 	outcomeDuplicate = "duplicate"
+	outcomeUpdated   = "updated"
+	outcomeDeleted   = "deleted"
+	outcomeConflict  = "conflict"
 	outcomeRejected  = "rejected"
 	outcomeFailed    = "failed"
 )
@@ -37,12 +40,12 @@ const (
 const lastSuccessMetric = "timesheets_importer_last_success_timestamp_seconds"
 
 // newRunMetrics creates the importer's collectors and registers them in reg.
-// Every outcome starts at zero so a push always carries all four series.
+// Every outcome starts at zero so a push always carries every series.
 func newRunMetrics(reg prometheus.Registerer) *runMetrics {
 	m := &runMetrics{
 		Entries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "timesheets_importer_entries_total",
-			Help: "Entries of the last importer run, by outcome (created, duplicate, rejected, failed).",
+			Help: "Entries of the last importer run, by outcome (created, duplicate, updated, deleted, conflict, rejected, failed).",
 		}, []string{"outcome"}),
 		Retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "timesheets_importer_retries_total",
@@ -58,10 +61,10 @@ func newRunMetrics(reg prometheus.Registerer) *runMetrics {
 		}),
 		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: lastSuccessMetric,
-			Help: "Unix time at which an importer run last ended with every entry created or already present.",
+			Help: "Unix time at which an importer run last ended with every entry created, already present, updated or deleted.",
 		}),
 	}
-	for _, o := range []string{outcomeCreated, outcomeDuplicate, outcomeRejected, outcomeFailed} {
+	for _, o := range []string{outcomeCreated, outcomeDuplicate, outcomeUpdated, outcomeDeleted, outcomeConflict, outcomeRejected, outcomeFailed} {
 		m.Entries.WithLabelValues(o)
 	}
 	reg.MustRegister(m.Entries, m.Retries, m.Duration, m.LastRun, m.LastSuccess)

@@ -34,11 +34,14 @@ func Run(ctx context.Context, cfg Config) Summary {
 	ctx, span := tracing.Tracer().Start(ctx, "import", trace.WithAttributes(attribute.Bool("timesheets.import.dry_run", cfg.DryRun)))
 	defer span.End()
 	r := &run{cfg: cfg, log: cfg.Logger}
+	if cfg.Prune {
+		r.keys = keys{}
+	}
 	s := r.run(ctx)
 	s.Duration = time.Since(start)
 	s.DryRun = cfg.DryRun
 	if !s.DryRun {
-		s.Failed = max(0, s.Valid-s.Created-s.Duplicates-r.apiRejected.Load())
+		s.Failed = max(0, s.Valid-s.Created-s.Duplicates-s.Updated-r.uploadConflicts.Load()-r.apiRejected.Load())
 	}
 	if n := r.unlisted.Load(); n > 0 {
 		r.log.Warn("more rejected entries were not listed", "count", n, "report_limit", cfg.ReportLimit)
@@ -53,7 +56,9 @@ type run struct {
 	log *slog.Logger
 	c   counters
 
-	apiRejected atomic.Int64 // valid entries the API rejected nonetheless
+	apiRejected     atomic.Int64 // valid entries the API rejected nonetheless
+	uploadConflicts atomic.Int64 // uploaded entries the API could not change (of Summary.Conflicts)
+	keys            keys         // with Prune: the keys read in the window
 	listed      atomic.Int64 // rejected entries logged one by one
 	unlisted    atomic.Int64
 }
@@ -127,9 +132,24 @@ func (r *run) run(ctx context.Context) Summary {
 		}
 	}
 
+	p := r.plan(ctx, src, name, up)
+	if rs, ok := src.(RangeSetter); ok {
+		if err := rs.SetRange(p.since, p.from, p.to); err != nil {
+			return Summary{Err: err}
+		}
+	}
 	r.log.Info("import started", "source", redactURL(cfg.Source), "source_name", name, "dry_run", cfg.DryRun,
-		"batch_size", cfg.BatchSize, "mapping", cfg.Mapping.String())
+		"batch_size", cfg.BatchSize, "mapping", cfg.Mapping.String(), "prune", cfg.Prune)
 	err = r.pipeline(ctx, src, name, up)
+	if err == nil && cfg.Prune && up != nil {
+		s := r.c.summary()
+		s.Conflicts = r.uploadConflicts.Load()
+		if why := mayPrune(s, err); why != nil {
+			r.log.Warn("not pruning: "+why.Error()+"; nothing was deleted", "from", cfg.From.Format(time.DateOnly), "to", cfg.To.Format(time.DateOnly))
+		} else {
+			err = r.prune(ctx, up, name, r.keys)
+		}
+	}
 	s := r.c.summary()
 	s.Err = err
 	return s
@@ -167,24 +187,31 @@ func (r *run) pipeline(ctx context.Context, src Source, name string, up *Uploade
 			return nil
 		}
 		err := src.Each(gctx, func(rec *Record) error {
-			r.c.read.Add(1)
 			if rec.Err != nil {
+				r.c.read.Add(1)
 				r.reject(rec.Loc, "importer", timesheets.ValidationError{{Message: rec.Err.Error()}})
 				return nil
 			}
 			e, verrs := mp.Map(rec.Fields)
+			if verrs == nil && outside(e.Period, cfg.From, cfg.To) {
+				return nil // a file's entry outside --from/--to: not read
+			}
+			r.c.read.Add(1)
 			if verrs != nil {
 				r.reject(rec.Loc, "importer", verrs)
 				return nil
 			}
 			r.c.valid.Add(1)
+			if r.keys != nil {
+				r.keys[e.Period] = append(r.keys[e.Period], e.ExternalID)
+			}
 			scratch = appendEntry(scratch[:0], &e.Input)
 			if cur.n > 0 && len(cur.body)+1+len(scratch)+1 > timesheets.MaxBatchBytes {
 				if err := send(); err != nil {
 					return err
 				}
 			}
-			cur.add(scratch, rec.Loc)
+			cur.add(scratch, rec.Loc, e.ExternalID)
 			if cur.n >= cfg.BatchSize {
 				return send()
 			}
@@ -235,11 +262,23 @@ func (r *run) upload(ctx context.Context, up *Uploader, b *batch) error {
 		return nil
 	}
 	r.c.created.Add(int64(res.Created))
-	r.c.duplicates.Add(int64(res.Duplicates))
+	// A stale entry is one the API has in a newer version: nothing to
+	// write, as for a duplicate.
+	r.c.duplicates.Add(int64(res.Duplicates + res.Stale))
+	r.c.updated.Add(int64(res.Updated))
 	for _, it := range res.Results {
-		if it.Status == timesheets.BatchRejected && it.Index >= 0 && it.Index < b.n {
+		if it.Index < 0 || it.Index >= b.n {
+			continue
+		}
+		switch it.Status {
+		case timesheets.BatchRejected:
 			r.apiRejected.Add(1)
 			r.reject(b.locs[it.Index], "api", it.Errors)
+		case timesheets.BatchConflict:
+			r.uploadConflicts.Add(1)
+			r.conflict(b.locs[it.Index].String(), b.keys[it.Index], it.Reason, it.Message)
+		case timesheets.BatchUpdated:
+			r.log.Debug("entry updated", "at", b.locs[it.Index].String(), "external_id", b.keys[it.Index], "id", it.ID, "revision", it.Revision)
 		}
 	}
 	return nil
@@ -275,7 +314,7 @@ func (r *run) progress(ctx context.Context) (stop func()) {
 				s := r.c.summary()
 				el := now.Sub(start).Seconds()
 				r.log.Info("progress", "read", s.Read, "created", s.Created, "duplicates", s.Duplicates,
-					"rejected", s.Rejected, "retries", s.Retries, "batches", s.Batches,
+					"updated", s.Updated, "conflicts", s.Conflicts, "rejected", s.Rejected, "retries", s.Retries, "batches", s.Batches,
 					"entries_per_second", float64(s.Read)/el)
 			}
 		}

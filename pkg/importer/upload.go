@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -76,36 +77,101 @@ const maxResponseBytes = 32 << 20
 // Upload sends one batch (a JSON array of n entries). A *BatchError means
 // only this batch failed; any other error means no upload can succeed.
 func (u *Uploader) Upload(ctx context.Context, body []byte, n int) (*timesheets.BatchResponse, error) {
-	var (
-		result    *timesheets.BatchResponse
-		refreshed bool
-	)
-	err := u.Backoff.retry(ctx, func() error {
+	var res timesheets.BatchResponse
+	err := u.call(ctx, http.MethodPost, u.Endpoint, body, func(data []byte) error {
+		if err := json.Unmarshal(data, &res); err != nil {
+			return fmt.Errorf("POST %s: the answer is not a batch result: %w", u.Endpoint, err)
+		}
+		if len(res.Results) != n {
+			return fmt.Errorf("POST %s: the answer has %d results for %d entries", u.Endpoint, len(res.Results), n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Checkpoint asks the API what this client has stored of source: the
+// newest source_updated_at, from which an incremental run reads.
+func (u *Uploader) Checkpoint(ctx context.Context, source string) (*timesheets.CheckpointResponse, error) {
+	endpoint := u.Endpoint + "/checkpoint?" + url.Values{"source": {source}}.Encode()
+	var res timesheets.CheckpointResponse
+	err := u.call(ctx, http.MethodGet, endpoint, nil, func(data []byte) error {
+		if err := json.Unmarshal(data, &res); err != nil {
+			return fmt.Errorf("GET %s: the answer is not a checkpoint: %w", endpoint, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Prune tells the API all the keys the source has in a window; it deletes
+// this client's other entries of the source there (once per call, as many
+// as its limit: the caller repeats while the answer is not complete).
+func (u *Uploader) Prune(ctx context.Context, req timesheets.PruneRequest, dryRun bool) (*timesheets.PruneResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := u.Endpoint + "/prune"
+	if dryRun {
+		endpoint += "?dry_run=true"
+	}
+	var res timesheets.PruneResponse
+	err = u.call(ctx, http.MethodPost, endpoint, body, func(data []byte) error {
+		if err := json.Unmarshal(data, &res); err != nil {
+			return fmt.Errorf("POST %s: the answer is not a prune result: %w", endpoint, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// call makes a request with retries (429, 5xx, network errors) and one
+// fresh token after a 401, and hands a 200's body to decode.
+func (u *Uploader) call(ctx context.Context, method, endpoint string, body []byte, decode func([]byte) error) error {
+	refreshed := false
+	return u.Backoff.retry(ctx, func() error {
 		for {
-			res, again, err := u.try(ctx, body, n, !refreshed)
+			data, again, err := u.try(ctx, method, endpoint, body, !refreshed)
 			if again {
 				refreshed = true
 				continue // 401: once more at once, with a new token
 			}
-			result = res
-			return err
+			if err != nil {
+				return err
+			}
+			return decode(data)
 		}
 	})
-	return result, err
 }
 
-// try makes one attempt. again asks for an immediate second attempt with a
-// fresh token after a 401.
-func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool) (_ *timesheets.BatchResponse, again bool, _ error) {
+// try makes one attempt and returns a 200's body. again asks for an
+// immediate second attempt with a fresh token after a 401.
+func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte, mayRefresh bool) (_ []byte, again bool, _ error) {
 	tok, err := u.Tokens.Token()
 	if err != nil {
 		return nil, false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.Endpoint, bytes.NewReader(body))
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, rd)
 	if err != nil {
 		return nil, false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	if u.UserAgent != "" {
 		req.Header.Set("User-Agent", u.UserAgent)
@@ -115,11 +181,12 @@ func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool)
 	defer span.End()
 	resp, err := u.Client.Do(req)
 	traceResponse(span, resp)
+	what := method + " " + endpoint
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, false, cerr
 		}
-		return nil, false, &retryable{err: fmt.Errorf("POST %s: %w", u.Endpoint, err)}
+		return nil, false, &retryable{err: fmt.Errorf("%s: %w", what, err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -128,19 +195,12 @@ func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool)
 			return nil, false, cerr
 		}
 		// The batch may or may not be stored; sending it again is safe.
-		return nil, false, &retryable{err: fmt.Errorf("POST %s: reading the answer: %w", u.Endpoint, err)}
+		return nil, false, &retryable{err: fmt.Errorf("%s: reading the answer: %w", what, err)}
 	}
 
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		var res timesheets.BatchResponse
-		if err := json.Unmarshal(data, &res); err != nil {
-			return nil, false, fmt.Errorf("POST %s: the answer is not a batch result: %w", u.Endpoint, err)
-		}
-		if len(res.Results) != n {
-			return nil, false, fmt.Errorf("POST %s: the answer has %d results for %d entries", u.Endpoint, len(res.Results), n)
-		}
-		return &res, false, nil
+		return data, false, nil
 	case code == http.StatusUnauthorized:
 		ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
 		if mayRefresh {
@@ -161,13 +221,13 @@ func (u *Uploader) try(ctx context.Context, body []byte, n int, mayRefresh bool)
 		return nil, false, &ScopeError{Scope: ch["scope"], Description: desc}
 	case retryableStatus(code):
 		return nil, false, &retryable{
-			err:   fmt.Errorf("POST %s answered %s: %s", u.Endpoint, resp.Status, apiMessage(data, "")),
+			err:   fmt.Errorf("%s answered %s: %s", what, resp.Status, apiMessage(data, "")),
 			after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
-	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity:
+	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity || code == http.StatusConflict:
 		return nil, false, &BatchError{Status: code, Message: apiMessage(data, resp.Status)}
 	default:
-		return nil, false, fmt.Errorf("POST %s answered %s: %s; check --api-url", u.Endpoint, resp.Status, apiMessage(data, ""))
+		return nil, false, fmt.Errorf("%s answered %s: %s; check --api-url", what, resp.Status, apiMessage(data, ""))
 	}
 }
 
