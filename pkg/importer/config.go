@@ -48,12 +48,12 @@ type Config struct {
 	Scopes          []string
 	CredentialsDir  string
 
-	BatchSize        int
-	InFlight         int
-	Timeout          time.Duration // the whole run
-	RequestTimeout   time.Duration // one HTTP request
-	MaxAttempts      int           // per request, including the first; negative: until the deadline
-	DryRun           bool
+	BatchSize      int
+	InFlight       int
+	Timeout        time.Duration // the whole run
+	RequestTimeout time.Duration // one HTTP request
+	MaxAttempts    int           // per request, including the first; negative: until the deadline
+	DryRun         bool
 	// Full reads everything a connector has, not only what changed since
 	// the checkpoint (see sync.go).
 	Full bool

@@ -59,8 +59,8 @@ type run struct {
 	apiRejected     atomic.Int64 // valid entries the API rejected nonetheless
 	uploadConflicts atomic.Int64 // uploaded entries the API could not change (of Summary.Conflicts)
 	keys            keys         // with Prune: the keys read in the window
-	listed      atomic.Int64 // rejected entries logged one by one
-	unlisted    atomic.Int64
+	listed          atomic.Int64 // rejected entries logged one by one
+	unlisted        atomic.Int64
 }
 
 func (r *run) run(ctx context.Context) Summary {

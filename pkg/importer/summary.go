@@ -21,19 +21,21 @@ type Summary struct {
 	Deleted                      int64 // entries a prune deleted
 	// Conflicts are entries the API could not change: approved (locked),
 	// or of a key another client owns; a prune's approved entries kept.
-	Conflicts  int64
-	Rejected   int64 // invalid entries, refused by the importer or the API
-	Failed     int64 // valid entries not uploaded (the run stopped, or their batch was refused)
-	Retries    int64 // upload or page requests repeated
-	Batches    int64 // batches uploaded (or, in a dry run, that would be)
-	Duration   time.Duration
-	DryRun     bool
-	Err        error // why the run stopped early, if it did
+	Conflicts int64
+	Rejected  int64 // invalid entries, refused by the importer or the API
+	Failed    int64 // valid entries not uploaded (the run stopped, or their batch was refused)
+	Retries   int64 // upload or page requests repeated
+	Batches   int64 // batches uploaded (or, in a dry run, that would be)
+	Duration  time.Duration
+	DryRun    bool
+	Err       error // why the run stopped early, if it did
 }
 
 // OK reports whether every entry is stored as the source has it (or, in a
 // dry run, valid).
-func (s Summary) OK() bool { return s.Err == nil && s.Rejected == 0 && s.Failed == 0 && s.Conflicts == 0 }
+func (s Summary) OK() bool {
+	return s.Err == nil && s.Rejected == 0 && s.Failed == 0 && s.Conflicts == 0
+}
 
 // Exit codes of cmd/importer.
 const (
