@@ -32,11 +32,15 @@ func TestConnectorsFirstRun(t *testing.T) {
 	for _, c := range []struct {
 		kind, name string
 		start      func(t *testing.T) (fakeTool, put)
-		stamps     bool // the tool has modification times
+		stamps     bool   // the tool has modification times
+		from       string // a first day, for a tool that needs one
 	}{
-		{importer.KindHarvest, "harvest-1121343", func(t *testing.T) (fakeTool, put) { f := toolfake.NewHarvest(t); return f, f.Put }, true},
-		{importer.KindTempo, "tempo", func(t *testing.T) (fakeTool, put) { f := toolfake.NewTempo(t); return f, f.Put }, true},
-		{importer.KindClockify, "clockify-64a687e29ae1f428e7ebe303", func(t *testing.T) (fakeTool, put) { f := toolfake.NewClockify(t); return f, f.Put }, false},
+		{importer.KindHarvest, "harvest-1121343", func(t *testing.T) (fakeTool, put) { f := toolfake.NewHarvest(t); return f, f.Put }, true, ""},
+		{importer.KindTempo, "tempo", func(t *testing.T) (fakeTool, put) { f := toolfake.NewTempo(t); return f, f.Put }, true, ""},
+		{importer.KindClockify, "clockify-64a687e29ae1f428e7ebe303", func(t *testing.T) (fakeTool, put) { f := toolfake.NewClockify(t); return f, f.Put }, false, ""},
+		// Toggl lists only recent entries without a first day (its name
+		// ends in the workspace id).
+		{importer.KindToggl, "toggl-", func(t *testing.T) (fakeTool, put) { f := toolfake.NewToggl(t); return f, f.Put }, true, "2026-01-01"},
 	} {
 		t.Run(c.kind, func(t *testing.T) {
 			f, put := c.start(t)
@@ -57,6 +61,9 @@ func TestConnectorsFirstRun(t *testing.T) {
 			cfg.SourceKind = c.kind // on loopback, not the tool's host
 			cfg.SourceCredentialsDir = f.CredentialsDir(t)
 			cfg.BatchSize = 3
+			if c.from != "" {
+				cfg.From, _ = time.Parse(time.DateOnly, c.from)
+			}
 			s := run(t, cfg)
 			wantSummary(t, s, 7, 7, 0, 0, 0)
 			if s.ExitCode() != importer.ExitOK {
@@ -64,7 +71,7 @@ func TestConnectorsFirstRun(t *testing.T) {
 			}
 			var stored []string
 			for _, e := range api.Entries(t) {
-				if e.Source != c.name {
+				if !strings.HasPrefix(e.Source, c.name) {
 					continue
 				}
 				if e.UserType != "Contractor" || !e.Day || e.Date == nil {
