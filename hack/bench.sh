@@ -21,6 +21,8 @@ go test -run '^$' -bench 'BenchmarkGetTimesheet' -benchtime 5s ./cmd/api | tee -
 echo "== batch upload, 500 entries per batch (pkg/store, pkg/importer)"
 go test -run '^$' -bench 'BenchmarkCreate500' -benchtime 3s ./pkg/store | tee -a "$out" | grep Benchmark || true
 go test -run '^$' -bench 'BenchmarkImport' -benchtime 3s ./pkg/importer | tee -a "$out" | grep Benchmark || true
+echo "== the importer binary, 200,000 entries: a CSV file vs Harvest's API pages (100 of 2000, the toolfake), peak RSS (cmd/importer)"
+go test -count=1 -run 'TestPeakRSS' -v ./cmd/importer | grep -E 'peak RSS' | sed 's/^ *main_test.go:[0-9]*: //' | tee "$bindir/import.txt" || true
 echo "== single-entry Creates from 16 callers, group-committed: SQLite synchronous NORMAL vs FULL, PostgreSQL (pkg/store)"
 go test -run '^$' -bench 'BenchmarkCreateOne' -benchtime 3s ./pkg/store | tee -a "$out" | grep Benchmark || true
 echo "== the seed's request, POST /timesheets/upload with one entry, on loopback to the api binary: stored vs ?dry_run=true (hack/load)"
@@ -46,6 +48,9 @@ awk -v plain="$plain" -v cond="$cond" -v raw="$raw" -v first="$first" -v rep="$r
   printf "importer end to end through HTTP into SQLite: %.0f entries/s; target >= 20000\n", imp
   if (onen > 0) printf "single-entry Creates, 16 callers, group commit: SQLite NORMAL %.0f/s, FULL %.0f/s (FULL costs %.0f%%), PostgreSQL %.0f/s\n", 1e9/onen, 1e9/onef, (onef/onen-1)*100, 1e9/onep
 }'
+awk '/rows .*CSV/ {for (i=1;i<NF;i++) if ($i ~ /^\(/ && $(i+1) == "entries/s,") csv=substr($i,2); for (i=1;i<NF;i++) if ($i == "RSS") crss=$(i+1)}
+  /Harvest entries/ {for (i=1;i<NF;i++) if ($i ~ /^\(/ && $(i+1) == "entries/s,") h=substr($i,2); for (i=1;i<NF;i++) if ($i == "RSS") hrss=$(i+1)}
+  END { if (csv > 0 && h > 0) printf "importer binary, 200,000 entries: Harvest pages %.0f entries/s (%.2fx the CSV file\x27s %.0f), peak RSS %s MiB vs %s MiB\n", h, h/csv, csv, hrss, crss }' "$bindir/import.txt"
 awk '$2 == 32 && ($1 == "sqlite" || $1 == "postgres") {
   target = ($1 == "sqlite") ? "target >= 0.60, p99 < 20 ms" : "aim >= 0.40"
   printf "one-entry uploads, 32 connections, %s: %s req/s stored, %s dry_run: %s of the auth-only route, p99 %s ms; %s\n", $1, $3, $6, $9, $5, target

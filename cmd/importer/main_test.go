@@ -15,6 +15,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/importer"
+	"github.com/abc-inc/timesheets/pkg/importer/toolfake"
 )
 
 // binary is the importer built for the subprocess tests.
@@ -237,17 +238,43 @@ func TestSIGTERMThenRerun(t *testing.T) {
 }
 
 // TestPeakRSS imports 200,000 rows with the real binary and reports its peak
-// resident memory (getrusage's ru_maxrss of the child).
+// resident memory and its rate: from a CSV file, and from Harvest's API
+// (the fake of pkg/importer/toolfake: 100 pages of 2000, cursor links).
 func TestPeakRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200,000 rows")
 	}
-	api := apitest.Start(t, apitest.Options{})
 	const n = 200_000
-	path, size := writeCSV(t, n)
-	cmd := exec.Command(binary, args(t, api, apitest.ImporterClient, path, "--log-level", "info", "--progress-interval", "5s")...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	t.Run("csv", func(t *testing.T) {
+		api := apitest.Start(t, apitest.Options{})
+		path, size := writeCSV(t, n)
+		peak, el, out, stderr := peakRSS(t, args(t, api, apitest.ImporterClient, path, "--log-level", "info", "--progress-interval", "5s"))
+		t.Logf("%d rows (%.1f MiB CSV) in %.1fs (%.0f entries/s, API in the test process): importer peak RSS %.1f MiB; %s",
+			n, float64(size)/(1<<20), el.Seconds(), n/el.Seconds(), float64(peak)/(1<<20), strings.TrimSpace(out))
+		checkRun(t, n, peak, el, out, stderr)
+	})
+	t.Run("harvest", func(t *testing.T) {
+		api := apitest.Start(t, apitest.Options{})
+		h := toolfake.NewHarvest(t)
+		h.StartClockAt(time.Now().Add(-n * time.Second))
+		for i := range n {
+			h.Put(toolfake.Entry{User: fmt.Sprintf("c-%d", i%97), Project: fmt.Sprintf("Project %d", i%13),
+				Day: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%3000).Format(time.DateOnly), Hours: float64(1 + i%8)})
+		}
+		peak, el, out, stderr := peakRSS(t, syncArgs(t, api, importer.KindHarvest, h.BaseURL(), h.CredentialsDir(t), "--from", "2024-01-01",
+			"--progress-interval", "5s"))
+		t.Logf("%d Harvest entries (%d pages) in %.1fs (%.0f entries/s, API and Harvest in the test process): importer peak RSS %.1f MiB; %s",
+			n, len(h.Requests()), el.Seconds(), n/el.Seconds(), float64(peak)/(1<<20), strings.TrimSpace(out))
+		checkRun(t, n, peak, el, out, stderr)
+	})
+}
+
+// peakRSS runs the importer binary and samples its peak resident memory.
+func peakRSS(t *testing.T, args []string) (peak int64, el time.Duration, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -257,14 +284,13 @@ func TestPeakRSS(t *testing.T) {
 	// child's, as the child shares the parent's memory until exec.)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var peak int64
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for waiting := true; waiting; {
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
+				t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
 			}
 			waiting = false
 		case <-tick.C:
@@ -273,21 +299,23 @@ func TestPeakRSS(t *testing.T) {
 			}
 		}
 	}
-	el := time.Since(start)
-	out := stdout.String()
 	if peak == 0 {
 		t.Skip("no /proc/PID/status VmHWM on this platform")
 	}
-	t.Logf("%d rows (%.1f MiB CSV) in %.1fs (%.0f entries/s, API in the test process): importer peak RSS %.1f MiB; %s",
-		n, float64(size)/(1<<20), el.Seconds(), n/el.Seconds(), float64(peak)/(1<<20), strings.TrimSpace(out))
-	if !strings.HasPrefix(string(out), fmt.Sprintf("read=%d created=%d ", n, n)) {
+	return peak, time.Since(start), out.String(), errb.String()
+}
+
+// checkRun checks a run of n new entries and its memory.
+func checkRun(t *testing.T, n int, peak int64, el time.Duration, out, stderr string) {
+	t.Helper()
+	if !strings.HasPrefix(out, fmt.Sprintf("read=%d created=%d ", n, n)) {
 		t.Fatalf("summary %s", out)
 	}
-	if progress := strings.Count(stderr.String(), `"msg":"progress"`); el > 6*time.Second && progress == 0 {
+	if progress := strings.Count(stderr, `"msg":"progress"`); el > 6*time.Second && progress == 0 {
 		t.Errorf("no progress lines in a %.0fs run", el.Seconds())
 	}
 	// A Go program's baseline is ~10 MiB; the batches in flight a few more.
-	// Loading the file (and the entries) would take several times its size.
+	// Loading the input (and the entries) would take several times its size.
 	if peak > 64<<20 {
 		t.Fatalf("peak RSS %.1f MiB", float64(peak)/(1<<20))
 	}

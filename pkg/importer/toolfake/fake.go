@@ -78,8 +78,13 @@ type fake struct {
 	t      testing.TB
 	srv    *httptest.Server
 	prefix string // the API's base path, e.g. /v2
-	token  string
-	files  map[string]string // the credential files
+	replay bool   // the clock counts from last (StartClockAt), not from now
+	// version counts the changes, so that a cached listing knows it is
+	// still what the records say.
+	version int64
+	cached  *listing
+	token   string
+	files   map[string]string // the credential files
 	// newID makes the n-th id; tooMany writes a 429's body.
 	newID   func(n int64) string
 	tooMany func(w http.ResponseWriter)
@@ -197,11 +202,20 @@ func (f *fake) SetRetryAfter(v string) {
 	f.retryAfter = v
 }
 
+// StartClockAt makes the tool's clock count one second per change from t
+// (a history replayed: a large fake whose changes, one second apart from
+// now, would lie far in the future).
+func (f *fake) StartClockAt(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replay, f.last = true, t.UTC().Truncate(time.Second)
+}
+
 // tick is the tool's clock: now, in whole seconds, and always later than
 // the last tick, so that every change has a modification time of its own.
 func (f *fake) tick() time.Time {
 	t := time.Now().UTC().Truncate(time.Second)
-	if !t.After(f.last) {
+	if f.replay || !t.After(f.last) {
 		t = f.last.Add(time.Second)
 	}
 	f.last = t
@@ -232,6 +246,7 @@ func (f *fake) put(e Entry) Entry {
 		f.records[e.ID] = r
 	}
 	r.Entry, r.updated, r.deleted = e, now, time.Time{}
+	f.version++
 	return e
 }
 
@@ -247,6 +262,7 @@ func (f *fake) remove(id string) bool {
 	}
 	r.deleted = f.tick()
 	r.updated = r.deleted
+	f.version++
 	return true
 }
 
@@ -269,6 +285,31 @@ func (f *fake) Updated(id string) time.Time {
 		return r.updated
 	}
 	return time.Time{}
+}
+
+// listing returns the records keep keeps in the order of cmp, computed
+// once per query (key) and state of the fake: a client paging through a
+// large fake asks for the same list once per page.
+func (f *fake) listing(key string, keep func(*record) bool, cmp func(a, b record) int) []record {
+	f.mu.Lock()
+	c, version := f.cached, f.version
+	f.mu.Unlock()
+	if c != nil && c.key == key && c.version == version {
+		return c.list
+	}
+	list := f.snapshot(keep)
+	slices.SortFunc(list, cmp)
+	f.mu.Lock()
+	f.cached = &listing{key: key, version: version, list: list}
+	f.mu.Unlock()
+	return list
+}
+
+// listing is a cached answer of listing.
+type listing struct {
+	key     string
+	version int64
+	list    []record
 }
 
 // snapshot copies the records that keep says to keep (deleted ones too).

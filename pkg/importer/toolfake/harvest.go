@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -199,18 +198,16 @@ func (h *Harvest) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	running := filters.Get("is_running")
-	list := h.snapshot(func(e *record) bool {
+	list := h.listing(filters.Encode(), func(e *record) bool {
 		return e.deleted.IsZero() && (since.IsZero() || !e.updated.Before(since)) &&
 			(from == "" || e.Day >= from) && (to == "" || e.Day <= to) &&
 			(running == "" || strconv.FormatBool(e.Running) == running)
-	})
-	slices.SortFunc(list, func(a, b record) int {
+	}, func(a, b record) int { // newest spent_date first, then newest id
 		if c := cmp.Compare(b.Day, a.Day); c != 0 {
 			return c
 		}
-		ai, _ := strconv.ParseInt(a.ID, 10, 64)
-		bi, _ := strconv.ParseInt(b.ID, 10, 64)
-		return cmp.Compare(bi, ai)
+		// Ids are integers without leading zeros: longer is larger.
+		return cmp.Or(cmp.Compare(len(b.ID), len(a.ID)), cmp.Compare(b.ID, a.ID))
 	})
 
 	total := len(list)
