@@ -11,9 +11,6 @@ import (
 // clockifyDocs is the document the Clockify connector follows.
 const clockifyDocs = "https://docs.clockify.me/#tag/Time-entry/operation/getTimeEntries"
 
-// clockifyTimeLayout is the yyyy-MM-ddThh:mm:ssZ form of start and end.
-const clockifyTimeLayout = "2006-01-02T15:04:05Z"
-
 // Clockify API v1: GET /v1/workspaces/{workspaceId}/user/{userId}/time-entries
 // with the API key in X-Api-Key. It answers a JSON array per page: page
 // (from 1) and page-size (default 50); a page shorter than page-size is the
@@ -25,7 +22,7 @@ const clockifyTimeLayout = "2006-01-02T15:04:05Z"
 // are not incremental, and source_updated_at stays unset. The user is the
 // user-id file, or else the key's own user (GET /v1/user). Regional hosts:
 // euc1, use2, euw2 and apse2.clockify.me. 429 when rate limited.
-var clockifyConnector = register(&connector{
+var clockifyConnector = &connector{
 	kind: KindClockify, title: "Clockify", docs: clockifyDocs,
 	hosts:    []string{"api.clockify.me", "euc1.clockify.me", "use2.clockify.me", "euw2.clockify.me", "apse2.clockify.me"},
 	example:  "https://api.clockify.me/api/v1",
@@ -80,4 +77,4 @@ var clockifyConnector = register(&connector{
 		return nil
 	},
 	name: func(c *sourceCreds) string { return "clockify-" + c.workspaceID },
-})
+}

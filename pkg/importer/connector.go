@@ -56,12 +56,12 @@ type connector struct {
 	status func(code int, h http.Header) string
 }
 
-// connectors are the tools the importer knows by kind.
-var connectors = map[string]*connector{}
-
-func register(c *connector) *connector {
-	connectors[c.kind] = c
-	return c
+// connectors are the tools the importer knows, by kind.
+var connectors = map[string]*connector{
+	KindHarvest:  harvestConnector,
+	KindTempo:    tempoConnector,
+	KindToggl:    togglConnector,
+	KindClockify: clockifyConnector,
 }
 
 // kindOfHost infers a connector from a tool's public API host.

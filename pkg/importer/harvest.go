@@ -22,7 +22,7 @@ const harvestContact = "(https://github.com/abc-inc/timesheets)"
 // followed. per_page is 1 to 2000 (2000 is the default and the most; more
 // is 422). updated_since is an ISO 8601 time, from and to bound spent_date.
 // 429 comes with Retry-After (100 requests per 15 seconds).
-var harvestConnector = register(&connector{
+var harvestConnector = &connector{
 	kind: KindHarvest, title: "Harvest", docs: harvestDocs,
 	hosts:   []string{"api.harvestapp.com"},
 	example: "https://api.harvestapp.com/v2",
@@ -71,4 +71,4 @@ var harvestConnector = register(&connector{
 	},
 	incremental: true,
 	name:        func(c *sourceCreds) string { return "harvest-" + c.accountID },
-})
+}

@@ -23,7 +23,7 @@ const tempoMaxLimit = 5000
 // metadata.next. limit defaults to 50, at most 5000. updatedFrom takes
 // yyyy-MM-dd or yyyy-MM-ddTHH:mm:ssZ; from and to bound startDate. A
 // worklog's issue is {self, id}: no key in version 4. 429 when rate limited.
-var tempoConnector = register(&connector{
+var tempoConnector = &connector{
 	kind: KindTempo, title: "Tempo", docs: tempoDocs,
 	hosts:   []string{"api.tempo.io", "api.eu.tempo.io", "api.us.tempo.io"},
 	example: "https://api.tempo.io/4",
@@ -58,4 +58,4 @@ var tempoConnector = register(&connector{
 	},
 	incremental: true,
 	name:        func(*sourceCreds) string { return "tempo" },
-})
+}

@@ -25,7 +25,7 @@ const togglDocs = "https://engineering.toggl.com/docs/api/time_entries"
 // entry has a negative duration and no stop. meta=true adds project_name.
 // 429 asks to slow down (the docs suggest 1 request a second); 402 means the
 // hourly quota is used up.
-var togglConnector = register(&connector{
+var togglConnector = &connector{
 	kind: KindToggl, title: "Toggl Track", docs: togglDocs,
 	hosts:   []string{"api.track.toggl.com"},
 	example: "https://api.track.toggl.com/api/v9",
@@ -92,4 +92,4 @@ var togglConnector = register(&connector{
 	},
 	incremental: true,
 	name:        func(c *sourceCreds) string { return "toggl-" + c.workspaceID },
-})
+}
