@@ -88,7 +88,7 @@ func TestMonitoringSeriesExistFromStart(t *testing.T) {
 		}
 	})
 	t.Run("the importer pushes every outcome", func(t *testing.T) {
-		require.ElementsMatch(t, []string{"created", "duplicate", "rejected", "failed"},
+		require.ElementsMatch(t, []string{"created", "duplicate", "updated", "deleted", "conflict", "rejected", "failed"},
 			labelValues(pushed["timesheets_importer_entries_total"], "outcome"))
 	})
 }
