@@ -69,6 +69,7 @@ func testUpsertOutcomes(t *testing.T, h *harness) {
 
 	edited := synced(2, "harvest", "2", 2)
 	edited.Hours = 6
+	edited.CreatedAt = testTime.Add(time.Hour) // when the API received it
 	approvedEdit := synced(3, "harvest", "3", 2)
 	approvedEdit.Hours = 7
 	res := mustUpsert(t, h.st,
@@ -92,7 +93,8 @@ func testUpsertOutcomes(t *testing.T, h *harness) {
 	require.NoError(t, err)
 	assert.Equal(t, 6.0, got.Hours)
 	assert.Equal(t, int64(2), got.Revision)
-	assert.True(t, got.UpdatedAt.After(got.CreatedAt), "updated_at moves on")
+	assert.Equal(t, testTime.Add(time.Hour), got.UpdatedAt, "updated at the time of the upload")
+	assert.Equal(t, testTime, got.CreatedAt, "created when it was")
 	assert.Equal(t, testTime.Add(2*time.Minute), *got.SourceUpdatedAt)
 	locked, err := h.st.Get(ctxT(t), first[2].ID)
 	require.NoError(t, err)
@@ -224,9 +226,11 @@ func testUpdate(t *testing.T, h *harness) {
 	next.ID, next.Hours = id, 2
 	_, err := h.st.Update(ctxT(t), next, 2)
 	require.ErrorIs(t, err, timesheets.ErrRevisionMismatch)
+	next.UpdatedAt = testTime.Add(time.Minute)
 	got, err := h.st.Update(ctxT(t), next, 1)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), got.Revision)
+	assert.Equal(t, testTime.Add(time.Minute), got.UpdatedAt)
 	assert.Equal(t, 2.0, got.Hours)
 	stale, err := h.st.Update(ctxT(t), next, 1)
 	require.ErrorIs(t, err, timesheets.ErrRevisionMismatch, "a second writer of the same revision loses")

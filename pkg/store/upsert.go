@@ -113,12 +113,16 @@ func applyUpsert(cur, in timesheets.Entry, now time.Time) (timesheets.UpsertResu
 	return res, cur
 }
 
-// withContent is cur with the content of in, one revision on.
+// withContent is cur with the content of in, one revision on, changed at
+// in's CreatedAt (the time the API stamped the request with), else now.
 func withContent(cur, in timesheets.Entry, now time.Time) timesheets.Entry {
 	cur.UserType, cur.UserID, cur.Project, cur.Hours = in.UserType, in.UserID, in.Project, in.Hours
 	cur.Date, cur.Day, cur.Year, cur.Week = in.Date, in.Day, in.Year, in.Week
 	cur.Revision++
 	cur.UpdatedAt = now
+	if !in.CreatedAt.IsZero() {
+		cur.UpdatedAt = in.CreatedAt
+	}
 	return cur
 }
 
@@ -139,6 +143,10 @@ func update(ctx context.Context, tx entryTx, e timesheets.Entry, ifRevision int6
 	case e.SameContent(cur):
 		return cur, nil // nothing changes: the revision stays
 	}
+	if !e.UpdatedAt.IsZero() {
+		now = e.UpdatedAt // the time of the change, as the caller tells it
+	}
+	e.CreatedAt = time.Time{}
 	next := withContent(cur, e, now)
 	return next, tx.rewrite(ctx, next)
 }

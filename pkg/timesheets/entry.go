@@ -259,7 +259,8 @@ type Store interface {
 	// Conflict. If any entry conflicts, nothing is stored and the error is
 	// ErrConflict, with results in which only Conflict is meaningful.
 	Create(ctx context.Context, entries []Entry) ([]CreateResult, error)
-	// Upsert stores entries in one transaction, each as its outcome says:
+	// Upsert stores entries in one transaction, each as its outcome says
+	// (an entry's CreatedAt, when set, is also the time of an update):
 	// an entry whose key its owner holds already replaces the stored one
 	// if its content differs, the stored one is not approved and its
 	// SourceUpdatedAt is not newer; a key of another owner is a conflict.
@@ -271,7 +272,8 @@ type Store interface {
 	// Update replaces the content (UserType, UserID, Date, Day, Year,
 	// Week, Project, Hours) of the entry e.ID if its revision is
 	// ifRevision and it is not approved, and returns it as stored:
-	// ErrRevisionMismatch, ErrLocked or ErrNotFound otherwise.
+	// ErrRevisionMismatch, ErrLocked or ErrNotFound otherwise. e.UpdatedAt,
+	// if set, is the time of the change (else the store's clock).
 	Update(ctx context.Context, e Entry, ifRevision int64) (Entry, error)
 	Get(ctx context.Context, id int64) (Entry, error)
 	// List returns entries matching f in ascending id order.

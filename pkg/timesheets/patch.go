@@ -50,6 +50,7 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, errorBody{Error: "not_own_entry", Message: errNotOwn.Message, Fields: []FieldError{errNotOwn}})
 		return
 	}
+	next.UpdatedAt = a.now()
 	out, err := a.Store.Update(r.Context(), next, rev)
 	switch {
 	case errors.Is(err, ErrLocked):

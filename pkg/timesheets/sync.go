@@ -36,12 +36,12 @@ func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, FieldError{Field: f, Message: fmt.Sprintf(format, args...)})
 	})
 	if len(errs) > 0 {
-		a.invalid(w, errs)
+		a.badRequest(w, errs)
 		return
 	}
 	owner := a.owner(r)
 	if owner == "" {
-		a.invalid(w, ValidationError{errNoClient})
+		a.badRequest(w, ValidationError{errNoClient})
 		return
 	}
 	c, err := a.Store.Checkpoint(r.Context(), owner, source)
@@ -79,12 +79,12 @@ func (a *API) prune(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "dry_run" {
-			a.invalid(w, ValidationError{{Field: clip(k, MaxFieldName), Message: "unknown query parameter; use dry_run"}})
+			a.badRequest(w, ValidationError{{Field: clip(k, MaxFieldName), Message: "unknown query parameter; use dry_run"}})
 			return
 		}
 	}
 	if ferr := boolParam(q, "dry_run", &dryRun); ferr != nil {
-		a.invalid(w, ValidationError{*ferr})
+		a.badRequest(w, ValidationError{*ferr})
 		return
 	}
 	body, ok := a.readJSON(w, r, maxPruneBody)
@@ -95,7 +95,7 @@ func (a *API) prune(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		a.invalid(w, ValidationError{jsonFieldError(err)})
+		a.badRequest(w, ValidationError{jsonFieldError(err)})
 		return
 	}
 	p, err := a.pruneOf(req)
@@ -104,11 +104,11 @@ func (a *API) prune(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Message: err.Error()})
 			return
 		}
-		a.invalid(w, err)
+		a.badRequest(w, err)
 		return
 	}
 	if p.Owner = a.owner(r); p.Owner == "" {
-		a.invalid(w, ValidationError{errNoClient})
+		a.badRequest(w, ValidationError{errNoClient})
 		return
 	}
 	p.DryRun = dryRun
@@ -182,4 +182,11 @@ func (a *API) pruneOf(req PruneRequest) (Prune, error) {
 	}
 	p.Keep = req.ExternalIDs
 	return p, nil
+}
+
+// badRequest refuses a request (not an entry) that says what to fix.
+func (a *API) badRequest(w http.ResponseWriter, err error) {
+	var ve ValidationError
+	errors.As(err, &ve)
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid_request", Message: err.Error(), Fields: ve})
 }
