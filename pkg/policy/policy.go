@@ -28,6 +28,11 @@ var (
 
 const (
 	DefaultClockSkew = 30 * time.Second
+	// DefaultDPoPMaxAge is how old a DPoP proof may be (RFC 9449 §11.1
+	// leaves it to the server; 5 minutes, the bound, is the most
+	// allowed) and ShortestDPoPMaxAge the least.
+	DefaultDPoPMaxAge  = 5 * time.Minute
+	ShortestDPoPMaxAge = 10 * time.Second
 	MaxClockSkew     = 5 * time.Minute
 	// DefaultMaxTokenAge is Auth0's default access-token lifetime.
 	DefaultMaxTokenAge  = 24 * time.Hour
@@ -74,6 +79,8 @@ type Route struct {
 	// any), and its auth_time at most MaxAuthAge old (when not zero).
 	AcrValues  []string
 	MaxAuthAge time.Duration
+	// DPoP is the route's own dpop mode; "" takes the policy's (DPoPFor).
+	DPoP v1alpha1.DPoPMode
 
 	params []string // the path pattern's wildcard names
 }
@@ -132,6 +139,12 @@ type Snapshot struct {
 	Resource string
 	// CORS is nil when the policy allows no cross-origin access.
 	CORS *CORS
+	// DPoP is the routes' dpop mode unless a route has its own (DPoPFor);
+	// DPoPMaxAge bounds a proof's age and DPoPNonce requires server nonces
+	// (RFC 9449 §4.3, §8).
+	DPoP       v1alpha1.DPoPMode
+	DPoPMaxAge time.Duration
+	DPoPNonce  bool
 
 	issuers    map[string]Issuer
 	audiences  map[string]struct{}
@@ -210,6 +223,24 @@ func (discard) Header() http.Header         { return http.Header{} }
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 func (discard) WriteHeader(int)             {}
 
+// DPoPFor is the dpop mode of route (nil: a request no route matched).
+func (s *Snapshot) DPoPFor(route *Route) v1alpha1.DPoPMode {
+	if route != nil && route.DPoP != "" {
+		return route.DPoP
+	}
+	return s.DPoP
+}
+
+// DPoPRequiredAnywhere tells whether some route, or the policy, takes only
+// DPoP-bound tokens (the metadata's dpop_bound_access_tokens_required).
+func (s *Snapshot) DPoPRequiredAnywhere() bool {
+	return s.DPoP == v1alpha1.DPoPRequired || slices.ContainsFunc(s.Routes, func(r *Route) bool { return r.DPoP == v1alpha1.DPoPRequired })
+}
+
+func validDPoPMode(m v1alpha1.DPoPMode) bool {
+	return m == v1alpha1.DPoPDisabled || m == v1alpha1.DPoPAllowed || m == v1alpha1.DPoPRequired
+}
+
 // Holder holds the snapshot in force; the zero value holds none.
 type Holder struct{ p atomic.Pointer[Snapshot] }
 
@@ -270,6 +301,8 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 		Generation:  generation,
 		ClockSkew:   DefaultClockSkew,
 		MaxTokenAge: DefaultMaxTokenAge,
+		DPoP:        v1alpha1.DPoPAllowed,
+		DPoPMaxAge:  DefaultDPoPMaxAge,
 		Algorithms:  DefaultAlgorithms,
 		ScopeClaims: DefaultScopeClaims,
 		issuers:     map[string]Issuer{},
@@ -346,6 +379,23 @@ func Compile(source string, generation int64, spec v1alpha1.ScopePolicySpec) (*S
 			bad("maxTokenAge", "%s is out of range; use 1m to 720h (30 days)", d)
 		}
 		s.MaxTokenAge = d
+	}
+
+	if spec.DPoP != "" {
+		if !validDPoPMode(spec.DPoP) {
+			bad("dpop", "%q: use Disabled, Allowed or Required", spec.DPoP)
+		}
+		s.DPoP = spec.DPoP
+	}
+	if p := spec.DPoPProofs; p != nil {
+		if p.MaxAge != nil {
+			d := p.MaxAge.Duration
+			if d < ShortestDPoPMaxAge || d > DefaultDPoPMaxAge {
+				bad("dpopProofs.maxAge", "%s is out of range; use 10s to 5m", d)
+			}
+			s.DPoPMaxAge = d
+		}
+		s.DPoPNonce = p.RequireNonce
 	}
 
 	if t := spec.RequireTokenType; t != "" {
@@ -537,8 +587,11 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 	if r.Public && len(r.Scopes) > 0 {
 		bad("a route is either public or requires scopes, not both")
 	}
-	if r.Public && (r.When != "" || len(r.AcrValues) > 0 || r.MaxAuthAge != nil) {
-		bad("a public route has no when, acrValues or maxAuthAge: it sees no token")
+	if r.DPoP != "" && !validDPoPMode(r.DPoP) {
+		bad("dpop %q: use Disabled, Allowed or Required", r.DPoP)
+	}
+	if r.Public && (r.When != "" || len(r.AcrValues) > 0 || r.MaxAuthAge != nil || r.DPoP != "") {
+		bad("a public route has no when, acrValues, maxAuthAge or dpop: it sees no token")
 	}
 	var when *Condition
 	if r.When != "" {
@@ -610,7 +663,7 @@ func (s *Snapshot) addRoute(i int, r v1alpha1.Route, taken map[string]bool) []er
 
 	route := &Route{
 		Pattern: r.Path, Scopes: slices.Clone(r.Scopes), MatchAny: matchAny, Public: r.Public,
-		When: when, AcrValues: slices.Clone(r.AcrValues), MaxAuthAge: maxAuthAge, params: patternParams(r.Path),
+		When: when, AcrValues: slices.Clone(r.AcrValues), MaxAuthAge: maxAuthAge, DPoP: r.DPoP, params: patternParams(r.Path),
 	}
 	methods := r.Methods
 	if len(methods) == 0 {

@@ -66,7 +66,7 @@ type Issuer struct {
 
 // Route requires scopes for requests matching a path pattern and methods.
 // +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.scopes) && size(self.scopes) > 0)",message="a route is either public or requires scopes, not both"
-// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && (has(self.when) || has(self.acrValues) || has(self.maxAuthAge)))",message="a public route has no when, acrValues or maxAuthAge: it sees no token"
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && (has(self.when) || has(self.acrValues) || has(self.maxAuthAge) || has(self.dpop)))",message="a public route has no when, acrValues, maxAuthAge or dpop: it sees no token"
 type Route struct {
 	// Path is a net/http ServeMux path pattern such as /timesheets/{id}/approve.
 	// The most specific pattern wins.
@@ -137,6 +137,44 @@ type Route struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="maxAuthAge must be at least 1s (max_age is sent in seconds)"
 	MaxAuthAge *metav1.Duration `json:"maxAuthAge,omitempty"`
+
+	// DPoP overrides the policy's dpop mode for this route (RFC 9449):
+	// Required on a route that must not take a bearer token, say.
+	// +optional
+	DPoP DPoPMode `json:"dpop,omitempty"`
+}
+
+// DPoPMode says which tokens a route takes (RFC 9449). Allowed: a bearer
+// token, or a DPoP-bound token (cnf.jkt) with a valid proof; a bound token
+// sent as a bearer one is refused. Required: only DPoP-bound tokens with a
+// valid proof. Disabled: only bearer tokens; DPoP-bound ones are refused
+// (fail closed: their binding cannot be checked).
+// +kubebuilder:validation:Enum=Disabled;Allowed;Required
+type DPoPMode string
+
+const (
+	DPoPDisabled DPoPMode = "Disabled"
+	DPoPAllowed  DPoPMode = "Allowed"
+	DPoPRequired DPoPMode = "Required"
+)
+
+// DPoPProofs tune how DPoP proofs are checked (RFC 9449 §4.3, §8). A
+// proof's algorithm must be one of the policy's algorithms.
+type DPoPProofs struct {
+	// MaxAge is how old a proof's iat may be (with the clock skew either
+	// way); its jti is remembered, across replicas, as long.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('5m')",message="dpopProofs.maxAge must be from 10s to 5m"
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+	// RequireNonce makes every proof carry a nonce the API issued (RFC 9449
+	// §8): a proof without a current one gets 401 use_dpop_nonce with a
+	// DPoP-Nonce header to retry with. Nonces are valid on every replica.
+	// +optional
+	RequireNonce bool `json:"requireNonce,omitempty"`
 }
 
 // Identity says how a user token names the employee it acts for.
@@ -291,6 +329,18 @@ type ScopePolicySpec struct {
 	// +kubebuilder:validation:MaxItems=128
 	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(o, o.path == r.path && (has(o.methods) && size(o.methods) > 0 ? has(r.methods) && r.methods.exists(m, m in o.methods) : !has(r.methods) || size(r.methods) == 0)))",message="duplicate method+path: two routes name the same path with a common method (or both name no method); each method+path may appear in one route only"
 	Routes []Route `json:"routes,omitempty"`
+
+	// DPoP says which tokens the routes take, unless a route says
+	// otherwise: Allowed (the default) takes bearer tokens and DPoP-bound
+	// ones with a valid proof; Required only bound ones; Disabled only
+	// bearer ones (RFC 9449).
+	// +optional
+	// +kubebuilder:default=Allowed
+	DPoP DPoPMode `json:"dpop,omitempty"`
+
+	// DPoPProofs tune the checks of DPoP proofs.
+	// +optional
+	DPoPProofs *DPoPProofs `json:"dpopProofs,omitempty"`
 
 	// Identity tells employees apart in user tokens.
 	// +optional
