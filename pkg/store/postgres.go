@@ -35,6 +35,7 @@ type pgStore struct {
 	// anyway (see Create), and those waiting for the id-order lock must not
 	// take every connection from the readers. Each replica groups its own.
 	writes *combiner
+	pruner proofPruner // of the DPoP replay ledger
 
 	// Test hook, set only by this package's tests.
 	unorderedIDs bool // skip the id-order lock, to show what it prevents

@@ -39,6 +39,7 @@ type sqliteStore struct {
 	inserts map[int]*sql.Stmt // on w: multi-row INSERT by number of rows
 	// writes groups Create, Approve and Delete into transactions on w.
 	writes *combiner
+	pruner proofPruner // of the DPoP replay ledger
 }
 
 func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteStore, err error) {
