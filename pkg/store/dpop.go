@@ -113,7 +113,11 @@ func (s *sqliteStore) NonceSecret(ctx context.Context) (secret []byte, err error
 	return secret, err
 }
 
-// Claim records a proof in its group's transaction.
+// Claim records a proof with one statement of its own, not in a group:
+// two replicas' groups claiming the same keys in other orders would wait
+// for each other (a deadlock PostgreSQL breaks only after
+// deadlock_timeout), while one INSERT is atomic. PostgreSQL flushes the
+// WAL of concurrent commits together.
 func (s *pgStore) Claim(ctx context.Context, key string, until time.Time) (fresh bool, err error) {
 	if key == "" || len(key) > maxProofKeyBytes {
 		return false, errProofKey
@@ -121,27 +125,24 @@ func (s *pgStore) Claim(ctx context.Context, key string, until time.Time) (fresh
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	now := time.Now()
-	err = s.writes.do(ctx, "dpop", 1, false, func(ctx context.Context, tx groupTx) error {
-		t := tx.(pgTx)
-		if s.pruner.due(now) {
-			if _, err := t.Exec(ctx, pruneProofs, now.UnixNano()); err != nil {
-				return pgError("dpop", err)
-			}
+	if s.pruner.due(now) {
+		if _, err := s.pool.Exec(ctx, pruneProofs, now.UnixNano()); err != nil {
+			return false, pgError("dpop", err)
 		}
-		var k string
-		switch err := t.QueryRow(ctx, claimProof, key, until.UnixNano(), now.UnixNano()).Scan(&k); {
-		case err == nil:
-			fresh = true
-		case errors.Is(err, pgx.ErrNoRows):
-		default:
-			return pgError("dpop", err)
-		}
-		return nil
-	})
-	return fresh, err
+	}
+	var k string
+	switch err := s.pool.QueryRow(ctx, claimProof, key, until.UnixNano(), now.UnixNano()).Scan(&k); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	default:
+		return false, pgError("dpop", err)
+	}
 }
 
-// NonceSecret returns the nonces' secret, creating it on first use.
+// NonceSecret returns the nonces' secret, creating it on first use, with
+// statements of its own, as Claim.
 func (s *pgStore) NonceSecret(ctx context.Context) (secret []byte, err error) {
 	fresh, err := newNonceSecret()
 	if err != nil {
@@ -149,17 +150,13 @@ func (s *pgStore) NonceSecret(ctx context.Context) (secret []byte, err error) {
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	err = s.writes.do(ctx, "dpop", 1, false, func(ctx context.Context, tx groupTx) error {
-		t := tx.(pgTx)
-		if _, err := t.Exec(ctx, createNonceKey, fresh); err != nil {
-			return pgError("dpop", err)
-		}
-		if err := t.QueryRow(ctx, selectNonceKey).Scan(&secret); err != nil {
-			return pgError("dpop", err)
-		}
-		return nil
-	})
-	return secret, err
+	if _, err := s.pool.Exec(ctx, createNonceKey, fresh); err != nil {
+		return nil, pgError("dpop", err)
+	}
+	if err := s.pool.QueryRow(ctx, selectNonceKey).Scan(&secret); err != nil {
+		return nil, pgError("dpop", err)
+	}
+	return secret, nil
 }
 
 // Claim and NonceSecret of a traced store pass through, untraced: they
