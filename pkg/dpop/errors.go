@@ -24,7 +24,8 @@ func Reasons() []string {
 
 // Error is why a proof was refused. Description is a fixed sentence that
 // never quotes the proof or any part of it, so it may go into a
-// WWW-Authenticate error_description (RFC 9449 §7.1) or a log.
+// WWW-Authenticate error_description (RFC 9449 §7.1) or a log. The *Error
+// values the package returns are shared: read them, do not modify them.
 type Error struct{ Reason, Description string }
 
 func (e *Error) Error() string { return "dpop: " + e.Description }
@@ -37,4 +38,6 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Reason == e.Reason && (t.Description == "" || t.Description == e.Description)
 }
 
-func refuse(reason, description string) *Error { return &Error{Reason: reason, Description: description} }
+func refuse(reason, description string) *Error {
+	return &Error{Reason: reason, Description: description}
+}

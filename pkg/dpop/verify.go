@@ -165,7 +165,9 @@ func (h header) str(name string) (string, bool) {
 // [now-MaxAge-Skew, now+Skew], jti present. It does NOT check ath, cnf.jkt,
 // jti replay or nonce: Bind, a Ledger and Nonces do.
 //
-// A refusal is an *Error.
+// The caller checks that the request has one DPoP header field (§4.3 (1));
+// a proxy's joining of several into one value ("a, b") is refused here. A
+// refusal is an *Error.
 func Verify(proof, method, htu string, o Options) (*Proof, error) {
 	// Bound the work before decoding anything.
 	if proof == "" {
