@@ -53,6 +53,15 @@ func TestJWKThumbprintRFC9449Example(t *testing.T) {
 	require.Equal(t, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", got)
 }
 
+// The Ed25519 key of RFC 8037 Appendix A and its thumbprint (A.3).
+func TestJWKThumbprintRFC8037Example(t *testing.T) {
+	x, err := base64.RawURLEncoding.DecodeString("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+	require.NoError(t, err)
+	got, err := dpop.JWKThumbprint(ed25519.PublicKey(x))
+	require.NoError(t, err)
+	require.Equal(t, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", got)
+}
+
 // The access token and ath of the RFC 9449 §7.1 example.
 func TestAccessTokenHashRFC9449Example(t *testing.T) {
 	require.Equal(t, "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo",
