@@ -169,6 +169,32 @@ func (p *pendingStore) Checkpoint(ctx context.Context, owner, source string) (ti
 	return st.Checkpoint(ctx, owner, source)
 }
 
+// Claim and NonceSecret are the store's DPoP state (store.DPoP): the
+// replay ledger and the nonces' secret the replicas share.
+func (p *pendingStore) Claim(ctx context.Context, key string, until time.Time) (bool, error) {
+	st, err := p.get()
+	if err != nil {
+		return false, err
+	}
+	d, ok := store.DPoPOf(st)
+	if !ok {
+		return false, errors.New("the store keeps no DPoP proofs")
+	}
+	return d.Claim(ctx, key, until)
+}
+
+func (p *pendingStore) NonceSecret(ctx context.Context) ([]byte, error) {
+	st, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := store.DPoPOf(st)
+	if !ok {
+		return nil, errors.New("the store keeps no DPoP nonce secret")
+	}
+	return d.NonceSecret(ctx)
+}
+
 func (p *pendingStore) Get(ctx context.Context, id int64) (timesheets.Entry, error) {
 	st, err := p.get()
 	if err != nil {

@@ -165,6 +165,8 @@ func TestMetadataFollowingTheChallenge(t *testing.T) {
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "Timesheets API",
 		OpenAPIURL:             s.srv.URL + "/openapi.json",
+		// The sample policy allows DPoP (RFC 9449) with its algorithms.
+		DPoPSigningAlgValuesSupported: []string{"RS256"},
 	}, followed)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/auth"
+	"github.com/abc-inc/timesheets/pkg/dpop"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
 
@@ -112,6 +113,87 @@ func BenchmarkCondition(b *testing.B) {
 				mw.ServeHTTP(w, req)
 				if w.Code != http.StatusOK {
 					b.Fatalf("%s: %d %s", path, w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDPoP compares, in one run, a request through the middleware
+// with a bearer token and with a DPoP-bound token and a fresh ES256 proof
+// (RFC 9449), each with a first-seen token (no cache) and a repeated one.
+// The proofs are made before the timer runs; the replay ledger is the one
+// in memory (the API's store ledger is measured in make bench's load run).
+func BenchmarkDPoP(b *testing.B) {
+	is := newIssuer(b)
+	keys := auth.NewKeys(auth.KeyOptions{UnknownKIDInterval: time.Hour})
+	defer keys.Close()
+	spec := baseSpec(is)
+	spec.Algorithms = []v1alpha1.Algorithm{"RS256", "ES256"}
+	snap, err := policy.Compile("bench", 1, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys.Sync(snap.Issuers)
+	if err := keys.WaitReady(context.Background(), snap.Issuers); err != nil {
+		b.Fatal(err)
+	}
+	holder := &policy.Holder{}
+	holder.Store(snap)
+	key, err := dpop.NewKey("ES256")
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := func(bound bool) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": is.iss(), "aud": audience, "sub": "client-1@clients",
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "scope": "read:timesheets"}
+		if bound {
+			c["cnf"] = map[string]any{"jkt": key.Thumbprint()}
+		}
+		return c
+	}
+	const target = "http://api.test/timesheets/7"
+	for _, c := range []struct {
+		name      string
+		bound     bool
+		cacheSize int
+	}{
+		{"bearer-first-seen", false, 0}, {"dpop-first-seen", true, 0},
+		{"bearer-repeated", false, 1000}, {"dpop-repeated", true, 1000},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			mw := (&auth.Middleware{Policy: holder, Verifier: auth.NewVerifier(keys, c.cacheSize), Logger: slog.New(slog.DiscardHandler), Realm: "bench",
+				DPoP: &auth.DPoP{Ledger: dpop.NewMemoryLedger(1 << 22)}}).
+				Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			tok := is.sign(b, jwt.SigningMethodRS256, "rsa-1", claims(c.bound))
+			scheme := "Bearer "
+			if c.bound {
+				scheme = "DPoP "
+			}
+			// Proofs for the whole run, made ahead (the client's cost).
+			n := b.N
+			proofs := make([]string, 0, n)
+			for range n {
+				if !c.bound {
+					break
+				}
+				p, err := key.Proof(http.MethodGet, target, tok, "", time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+				proofs = append(proofs, p)
+			}
+			b.ResetTimer()
+			for i := range n {
+				req := httptest.NewRequest(http.MethodGet, target, nil)
+				req.Header.Set("Authorization", scheme+tok)
+				if c.bound {
+					req.Header.Set("DPoP", proofs[i])
+				}
+				w := httptest.NewRecorder()
+				mw.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%d %s", w.Code, w.Body)
 				}
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/loopback"
 	"github.com/abc-inc/timesheets/pkg/openapi"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -61,6 +62,11 @@ type ProtectedResource struct {
 	// OpenAPIURL is an extension (RFC 9728 §2 allows others): the OpenAPI
 	// document. resource_documentation is for people, so not that.
 	OpenAPIURL string `json:"openapi_url"`
+	// DPoP (RFC 9728 §2, RFC 9449 §5.1): the proof algorithms taken, none
+	// when the policy takes no DPoP; whether some route takes only
+	// DPoP-bound tokens.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required"`
 }
 
 // base is the API's base URL for r: the public URL, else the request's.
@@ -108,12 +114,16 @@ func (m *Metadata) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	base := m.base(r)
 	doc := ProtectedResource{
-		Resource:               snap.Resource,
-		AuthorizationServers:   make([]string, 0, len(snap.Issuers)),
-		ScopesSupported:        Scopes(snap),
-		BearerMethodsSupported: []string{"header"},
-		ResourceName:           m.ResourceName,
-		OpenAPIURL:             base.JoinPath(openapi.Path).String(),
+		Resource:                      snap.Resource,
+		AuthorizationServers:          make([]string, 0, len(snap.Issuers)),
+		ScopesSupported:               Scopes(snap),
+		BearerMethodsSupported:        []string{"header"},
+		ResourceName:                  m.ResourceName,
+		OpenAPIURL:                    base.JoinPath(openapi.Path).String(),
+		DPoPBoundAccessTokensRequired: snap.DPoPRequiredAnywhere(),
+	}
+	if snap.DPoP != v1alpha1.DPoPDisabled || slices.ContainsFunc(snap.Routes, func(r *policy.Route) bool { return r.DPoP != "" && r.DPoP != v1alpha1.DPoPDisabled }) {
+		doc.DPoPSigningAlgValuesSupported = slices.Clone(snap.Algorithms)
 	}
 	for _, is := range snap.Issuers {
 		doc.AuthorizationServers = append(doc.AuthorizationServers, is.URL)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
+	"github.com/abc-inc/timesheets/pkg/dpop"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/server"
@@ -28,6 +29,8 @@ type Middleware struct {
 	Metadata *Metadata
 	// Metrics counts the refusals; default the set of the verifier's keys.
 	Metrics *metrics.Metrics
+	// DPoP checks DPoP proofs; default a ledger in memory (one replica).
+	DPoP *DPoP
 }
 
 type (
@@ -63,11 +66,17 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		m.Metrics = m.Verifier.keys.Metrics()
 	}
 	metrics.InitReasons(m.Metrics, Reasons)
+	if m.DPoP == nil {
+		m.DPoP = &DPoP{}
+	}
+	if m.DPoP.Ledger == nil {
+		m.DPoP.Ledger = dpop.NewMemoryLedger(DefaultMemoryLedgerSize)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		snap := m.Policy.Load()
 		if snap == nil {
 			server.TraceAuthReason(r.Context(), string(ReasonNoPolicy))
-			m.refuse(w, r, ReasonNoPolicy, metrics.RouteUnmatched, nil)
+			m.refuse(w, r, nil, ReasonNoPolicy, metrics.RouteUnmatched, nil)
 			return
 		}
 		route, params := snap.MatchParams(r)
@@ -80,7 +89,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			}
 		}
 
-		tok, reason, badRequest := m.authorize(r, snap, route, params)
+		tok, reason, badRequest := m.authorize(w, r, snap, route, params)
 		if reason != "" {
 			server.TraceAuthReason(r.Context(), string(reason)) // audit mode's would-deny too
 		}
@@ -107,7 +116,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			m.invalidRequest(w, label)
 			return
 		}
-		m.refuse(w, r, reason, label, route)
+		m.refuse(w, r, snap, reason, label, route)
 	})
 }
 
@@ -121,7 +130,7 @@ func withToken(ctx context.Context, snap *policy.Snapshot, tok *Token) context.C
 // authenticating again would not help it. badRequest is set (with
 // ReasonMalformedToken) when the token was not sent in exactly one
 // Authorization header.
-func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *policy.Route, params map[string]string) (tok *Token, reason Reason, badRequest bool) {
+func (m *Middleware) authorize(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, route *policy.Route, params map[string]string) (tok *Token, reason Reason, badRequest bool) {
 	if r.URL.Query().Has("access_token") {
 		return nil, ReasonMalformedToken, true // RFC 6750 §2.3 is not supported: query strings end up in logs
 	}
@@ -129,13 +138,21 @@ func (m *Middleware) authorize(r *http.Request, snap *policy.Snapshot, route *po
 	if len(hdrs) == 0 {
 		return nil, ReasonMissingToken, false
 	}
+	// The scheme is case-insensitive (RFC 9110 §11.1): Bearer (RFC 6750),
+	// or DPoP (RFC 9449 §7.1) with a proof in the DPoP header.
 	scheme, raw, ok := strings.Cut(hdrs[0], " ")
-	if len(hdrs) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+	scheme, raw = strings.ToLower(scheme), strings.TrimSpace(raw)
+	if len(hdrs) > 1 || !ok || (scheme != "bearer" && scheme != "dpop") || raw == "" {
 		return nil, ReasonMalformedToken, true
 	}
-	tok, reason = m.Verifier.Verify(r.Context(), snap, strings.TrimSpace(raw))
+	// The verified-token cache holds the token's signature and claims; its
+	// binding is checked below on every request, with a fresh proof.
+	tok, reason = m.Verifier.Verify(r.Context(), snap, raw)
 	if reason != "" {
 		return nil, reason, false
+	}
+	if reason := m.checkDPoP(w, r, snap, route, tok, scheme, raw); reason != "" {
+		return tok, reason, false
 	}
 	return tok, permitted(r.Context(), snap, tok, route, params, r.Method, r.URL.Path, m.Verifier.now()), false
 }
@@ -226,13 +243,19 @@ type errorBody struct {
 // refuse answers per RFC 6750 §3: no error code when the token is missing,
 // invalid_token for a bad token, insufficient_scope with the scopes needed;
 // per RFC 9470 §3 insufficient_user_authentication with what the route
-// requires. route is nil when no route matched.
-func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reason, label string, route *policy.Route) {
+// requires; per RFC 9449 §7.1 invalid_dpop_proof or use_dpop_nonce in a
+// DPoP challenge. Where the route takes DPoP, a 401 names the DPoP scheme
+// too (only it, where only DPoP-bound tokens are taken). route is nil when
+// no route matched; snap when no policy is in force.
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, snap *policy.Snapshot, reason Reason, label string, route *policy.Route) {
 	m.Metrics.AuthFailures.WithLabelValues(string(reason), label).Inc()
 	m.Logger.Debug("request refused", "reason", reason, "route", label, "method", server.MethodLabel(r.Method))
 
 	body := errorBody{Description: description[reason]}
-	challenge := `Bearer realm="` + m.Realm + `"`
+	var (
+		params   string // the challenge's parameters after its scheme's own
+		dpopOnly bool   // an error of the DPoP scheme (RFC 9449 §7.1)
+	)
 	switch reason {
 	case ReasonMissingToken:
 		body.Error = "unauthorized"
@@ -241,9 +264,9 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 		if route != nil {
 			body.Scope = strings.Join(route.Scopes, " ")
 		}
-		challenge += `, error="insufficient_scope", error_description="` + body.Description + `"`
+		params = `, error="insufficient_scope", error_description="` + body.Description + `"`
 		if body.Scope != "" {
-			challenge += `, scope="` + body.Scope + `"`
+			params += `, scope="` + body.Scope + `"`
 		}
 	case ReasonConditionFailed:
 		// Another token of the same client would not help, and the
@@ -251,26 +274,45 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, reason Reaso
 		body.Error = "access_denied"
 	case ReasonInsufficientUserAuthentication:
 		body.Error = "insufficient_user_authentication"
-		challenge += `, error="insufficient_user_authentication", error_description="` + body.Description + `"`
+		params = `, error="insufficient_user_authentication", error_description="` + body.Description + `"`
 		if len(route.AcrValues) > 0 {
-			challenge += `, acr_values="` + strings.Join(route.AcrValues, " ") + `"`
+			params += `, acr_values="` + strings.Join(route.AcrValues, " ") + `"`
 		}
 		if route.MaxAuthAge > 0 {
 			// Quoted, as in RFC 9470 §3's example; a token is valid too (RFC 9110 §11.2).
-			challenge += `, max_age="` + strconv.FormatInt(int64(route.MaxAuthAge/time.Second), 10) + `"`
+			params += `, max_age="` + strconv.FormatInt(int64(route.MaxAuthAge/time.Second), 10) + `"`
 		}
-	case ReasonNoPolicy, ReasonKeysUnavailable:
+	case ReasonNoPolicy, ReasonKeysUnavailable, ReasonDPoPUnavailable:
 		body.Error = "temporarily_unavailable"
 		w.Header().Set("Retry-After", "5")
+	case ReasonDPoPInvalidProof, ReasonDPoPProofMismatch, ReasonDPoPReplay, ReasonDPoPNonce,
+		ReasonDPoPRequired, ReasonDPoPNotBound, ReasonDPoPUnsupportedBinding:
+		body.Error, dpopOnly = "invalid_token", true
+		switch reason {
+		case ReasonDPoPInvalidProof, ReasonDPoPProofMismatch, ReasonDPoPReplay:
+			body.Error = "invalid_dpop_proof"
+		case ReasonDPoPNonce:
+			body.Error = "use_dpop_nonce"
+		}
+		params = `, error="` + body.Error + `", error_description="` + body.Description + `"`
 	default:
 		body.Error = "invalid_token"
-		challenge += `, error="invalid_token", error_description="` + body.Description + `"`
+		params = `, error="invalid_token", error_description="` + body.Description + `"`
 	}
 	if reason.status() == http.StatusUnauthorized || reason == ReasonInsufficientScope {
 		if m.Metadata != nil {
-			challenge += `, resource_metadata="` + m.Metadata.URL(r) + `"`
+			params += `, resource_metadata="` + m.Metadata.URL(r) + `"`
 		}
-		w.Header().Set("WWW-Authenticate", challenge)
+		mode := v1alpha1.DPoPDisabled
+		if snap != nil {
+			mode = snap.DPoPFor(route)
+		}
+		if !dpopOnly && mode != v1alpha1.DPoPRequired {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="`+m.Realm+`"`+params)
+		}
+		if dpopOnly || mode != v1alpha1.DPoPDisabled {
+			w.Header().Add("WWW-Authenticate", dpopChallenge(snap)+params)
+		}
 	}
 	writeJSON(w, reason.status(), body)
 }

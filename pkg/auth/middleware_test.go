@@ -54,6 +54,12 @@ func baseSpec(is *issuer) v1alpha1.ScopePolicySpec {
 
 func newEnv(t *testing.T, mutate func(*v1alpha1.ScopePolicySpec)) *env {
 	t.Helper()
+	return newEnvWith(t, mutate, nil)
+}
+
+// newEnvWith is newEnv with the middleware configured further.
+func newEnvWith(t *testing.T, mutate func(*v1alpha1.ScopePolicySpec), configure func(*auth.Middleware)) *env {
+	t.Helper()
 	e := &env{is: newIssuer(t), holder: &policy.Holder{}}
 	// Its own metrics: a test reads what its own requests counted.
 	e.keys = auth.NewKeys(auth.KeyOptions{UnknownKIDInterval: time.Hour, RetryInterval: 50 * time.Millisecond,
@@ -65,6 +71,9 @@ func newEnv(t *testing.T, mutate func(*v1alpha1.ScopePolicySpec)) *env {
 	}
 	e.apply(t, spec)
 	mw := &auth.Middleware{Policy: e.holder, Verifier: auth.NewVerifier(e.keys, 1000), Logger: slog.New(slog.DiscardHandler), Realm: "timesheets"}
+	if configure != nil {
+		configure(mw)
+	}
 	e.srv = httptest.NewServer(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub := ""
 		if tok := auth.TokenFrom(r.Context()); tok != nil {

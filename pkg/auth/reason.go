@@ -32,6 +32,18 @@ const (
 	// ReasonInsufficientUserAuthentication: the token's acr or auth_time
 	// falls short of the route's step-up rules (RFC 9470).
 	ReasonInsufficientUserAuthentication Reason = "insufficient_user_authentication"
+
+	// DPoP (RFC 9449).
+	ReasonDPoPRequired           Reason = "dpop_required"            // a bearer token where only bound ones are taken
+	ReasonDPoPDisabled           Reason = "dpop_disabled"            // a bound token or the DPoP scheme where DPoP is off
+	ReasonDPoPBoundAsBearer      Reason = "dpop_bound_as_bearer"     // a bound token sent as a bearer token
+	ReasonDPoPNotBound           Reason = "dpop_not_bound"           // the DPoP scheme with a token bound to no key
+	ReasonDPoPUnsupportedBinding Reason = "dpop_unsupported_binding" // cnf this API cannot check
+	ReasonDPoPInvalidProof       Reason = "dpop_invalid_proof"       // missing, several, or failing RFC 9449 §4.3
+	ReasonDPoPProofMismatch      Reason = "dpop_proof_mismatch"      // ath or the key's thumbprint differ from the token's
+	ReasonDPoPReplay             Reason = "dpop_replay"              // a proof (jti) seen before
+	ReasonDPoPNonce              Reason = "dpop_nonce"               // no current server nonce
+	ReasonDPoPUnavailable        Reason = "dpop_unavailable"         // the replay ledger or the nonce secret cannot be reached
 )
 
 // Reasons lists every reason, for tests and dashboards.
@@ -40,6 +52,8 @@ var Reasons = []Reason{
 	ReasonDisallowedAlgorithm, ReasonExpired, ReasonNotYetValid, ReasonIssuerMismatch,
 	ReasonAudienceMismatch, ReasonInsufficientScope, ReasonNoPolicy, ReasonKeysUnavailable,
 	ReasonWrongTokenType, ReasonLifetimeTooLong, ReasonConditionFailed, ReasonInsufficientUserAuthentication,
+	ReasonDPoPRequired, ReasonDPoPDisabled, ReasonDPoPBoundAsBearer, ReasonDPoPNotBound, ReasonDPoPUnsupportedBinding,
+	ReasonDPoPInvalidProof, ReasonDPoPProofMismatch, ReasonDPoPReplay, ReasonDPoPNonce, ReasonDPoPUnavailable,
 }
 
 // Each reason's failure series exists before its first failure (alerts).
@@ -63,6 +77,16 @@ var description = map[Reason]string{
 	ReasonLifetimeTooLong:                "the access token is valid for longer than this API accepts (exp too far after iat or now)",
 	ReasonConditionFailed:                "the access token does not meet the conditions of this request",
 	ReasonInsufficientUserAuthentication: "the user must authenticate again, with a stronger method or more recently, for this request",
+	ReasonDPoPRequired:                   "this request takes only DPoP-bound access tokens, sent as Authorization: DPoP with a DPoP proof",
+	ReasonDPoPDisabled:                   "this request takes only bearer access tokens, not DPoP-bound ones",
+	ReasonDPoPBoundAsBearer:              "the access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof",
+	ReasonDPoPNotBound:                   "the access token is not DPoP-bound: send it as Authorization: Bearer",
+	ReasonDPoPUnsupportedBinding:         "the access token is bound (cnf) in a way this API cannot check",
+	ReasonDPoPInvalidProof:               "send exactly one valid DPoP proof for this request (typ dpop+jwt, an allowed asymmetric algorithm, a public jwk, this method and URI, a recent iat, a new jti)",
+	ReasonDPoPProofMismatch:              "the DPoP proof does not match the access token (ath, or the key the token is bound to)",
+	ReasonDPoPReplay:                     "the DPoP proof was used before; make a new one for each request",
+	ReasonDPoPNonce:                      "make the DPoP proof with the nonce in the DPoP-Nonce header",
+	ReasonDPoPUnavailable:                "DPoP proofs cannot be checked right now; try again later",
 }
 
 // status is the HTTP status each reason answers with.
@@ -70,7 +94,7 @@ func (r Reason) status() int {
 	switch r {
 	case ReasonInsufficientScope, ReasonConditionFailed:
 		return http.StatusForbidden
-	case ReasonNoPolicy, ReasonKeysUnavailable:
+	case ReasonNoPolicy, ReasonKeysUnavailable, ReasonDPoPUnavailable:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusUnauthorized

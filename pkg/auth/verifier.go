@@ -233,7 +233,16 @@ type Token struct {
 	claims   map[string]any // every claim, never modified after newToken
 	acr      string         // "" when absent or not a string
 	authTime time.Time      // zero when absent or not a NumericDate
+	// jkt is the key the token is bound to (cnf.jkt, RFC 9449 §6.1): ""
+	// for a bearer token. boundOtherwise: cnf holds what this API cannot
+	// check (a malformed jkt, another confirmation method: RFC 7800, 8705),
+	// so the token is refused rather than taken as a bearer one.
+	jkt            string
+	boundOtherwise bool
 }
+
+// Bound tells whether the token is bound to a key (DPoP, cnf.jkt).
+func (t *Token) Bound() bool { return t.jkt != "" || t.boundOtherwise }
 
 // HasScope reports whether the token carries scope in one of the claims named.
 func (t *Token) HasScope(scope string, claimNames []string) bool {
@@ -251,6 +260,16 @@ func newToken(c *claims, ik *IssuerKeys, kid, alg, typ string) *Token {
 	// require step-up, so a token with odd ones is refused there, not here.
 	t.acr, _ = c.All["acr"].(string)
 	t.authTime = numericDateValue(c.All["auth_time"])
+	if cnf, ok := c.All["cnf"]; ok {
+		m, _ := cnf.(map[string]any)
+		jkt, _ := m["jkt"].(string)
+		// A SHA-256 thumbprint is 43 base64url characters (RFC 7638 §3).
+		if len(m) == 1 && len(jkt) == 43 && strings.Trim(jkt, base64URLAlphabet) == "" {
+			t.jkt = jkt
+		} else {
+			t.boundOtherwise = true
+		}
+	}
 	if t.ClientID == "" {
 		t.ClientID = c.ClientID // RFC 9068 §2.2
 	}
@@ -265,6 +284,8 @@ func newToken(c *claims, ik *IssuerKeys, kid, alg, typ string) *Token {
 	}
 	return t
 }
+
+const base64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // addScopes splits a scope string on U+0020 only, as RFC 6749 §3.3
 // delimits it, and keeps the elements that are scope tokens: no other

@@ -33,7 +33,7 @@ const (
 	// allowed) and ShortestDPoPMaxAge the least.
 	DefaultDPoPMaxAge  = 5 * time.Minute
 	ShortestDPoPMaxAge = 10 * time.Second
-	MaxClockSkew     = 5 * time.Minute
+	MaxClockSkew       = 5 * time.Minute
 	// DefaultMaxTokenAge is Auth0's default access-token lifetime.
 	DefaultMaxTokenAge  = 24 * time.Hour
 	ShortestMaxTokenAge = time.Minute

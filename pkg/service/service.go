@@ -88,7 +88,7 @@ func (s *Service) assemble(o Options) http.Handler {
 		}}).Register(mux)
 	md := &auth.Metadata{Policy: s.Holder, PublicURL: o.PublicURL, ResourceName: "Timesheets API"}
 	guard := &auth.Middleware{Policy: s.Holder, Verifier: auth.NewVerifier(s.Keys, o.TokenCacheSize),
-		Logger: o.Logger, Realm: Realm, Metadata: md, Metrics: o.Metrics}
+		Logger: o.Logger, Realm: Realm, Metadata: md, Metrics: o.Metrics, DPoP: dpopState(o)}
 	// The public routes are served by outside, before the guard; they are
 	// also in mux, so Instrument labels them by pattern.
 	outside := http.NewServeMux()
@@ -96,6 +96,24 @@ func (s *Service) assemble(o Options) http.Handler {
 	RegisterPublic(outside, md)
 	outside.Handle("/", guard.Wrap(mux))
 	return (&auth.CORS{Policy: s.Holder}).Wrap(server.Instrument(o.Metrics, mux, outside))
+}
+
+// sharedDPoP is what a store shares among replicas to check DPoP proofs
+// (store.DPoP): the replay ledger and the nonces' secret.
+type sharedDPoP interface {
+	Claim(ctx context.Context, key string, until time.Time) (bool, error)
+	NonceSecret(ctx context.Context) ([]byte, error)
+}
+
+// dpopState checks DPoP proofs against what the store shares, so that a
+// proof is taken once by all the replicas and their nonces are each
+// other's; a store without it (a test's) gets one replica's, in memory.
+func dpopState(o Options) *auth.DPoP {
+	d := &auth.DPoP{PublicURL: o.PublicURL}
+	if st, ok := o.Store.(sharedDPoP); ok {
+		d.Ledger, d.NonceSecret = st, st.NonceSecret
+	}
+	return d
 }
 
 // RegisterPublic adds the routes served whatever the policy's routes say,
