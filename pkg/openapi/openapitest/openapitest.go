@@ -108,8 +108,10 @@ func check(rt routers.Router, r *http.Request, body []byte, rec *recorder, o Opt
 			if !o.Tokens {
 				return nil
 			}
+			// The oauth2 scheme's token, as a bearer token or DPoP-bound
+			// (RFC 9449 §7.1), as the document's scheme says.
 			scheme, _, _ := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
-			if !strings.EqualFold(scheme, "Bearer") {
+			if !strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "DPoP") {
 				return errNoToken
 			}
 			return nil
@@ -143,7 +145,7 @@ type authError string
 
 func (e authError) Error() string { return string(e) }
 
-const errNoToken = authError("no bearer token")
+const errNoToken = authError("no access token (Bearer or DPoP)")
 
 // rejectedOneByOne tells an upload's 200 that rejected some entries.
 func rejectedOneByOne(route *routers.Route, rec *recorder) bool {
