@@ -147,6 +147,11 @@ if render all-on -f "$chart/ci/all-on-values.yaml"; then
 	expect all-on kinds "${all_kinds[@]}" '!PersistentVolumeClaim' '!Secret'
 	expect all-on crd "$crd_src" keep
 	if [[ -f $role_src ]]; then expect all-on rules "$role_src"; fi
+	if has "$(cat "$work/all-on.yaml")" 'dpop: Required' 'maxAge: "2m"' 'requireNonce: true'; then
+		pass "all-on: the ScopePolicy's dpop and dpopProofs"
+	else
+		fail "all-on: the ScopePolicy lacks dpop or dpopProofs"
+	fi
 	if grep -q 'path: /timesheets/{id}/approve' "$work/all-on.yaml"; then
 		pass "all-on: ScopePolicy has the default routes"
 	else
@@ -392,6 +397,7 @@ refuse "scope with a space" "at '/scopePolicy/routes/0/scopes/0'" --set 'scopePo
 refuse "clock skew not a duration" "at '/scopePolicy/clockSkew'" --set scopePolicy.clockSkew=5
 refuse "max token age not a duration" "at '/scopePolicy/maxTokenAge'" --set scopePolicy.maxTokenAge=24
 refuse "token type with a space" "at '/scopePolicy/requireTokenType'" --set 'scopePolicy.requireTokenType=at jwt'
+refuse "dpop not a mode" "at '/scopePolicy/dpop'" --set scopePolicy.dpop=Maybe
 refuse "CORS wildcard origin" "at '/scopePolicy/cors/allowedOrigins/0'" --set 'scopePolicy.cors.allowedOrigins[0]=*'
 refuse "ServiceMonitor without metrics Service" 'metrics.service.enabled' --set metrics.serviceMonitor.enabled=true \
 	--set metrics.service.enabled=false
