@@ -115,7 +115,9 @@ func TestDPoPChecks(t *testing.T) {
 	for k, v := range publicJWK {
 		privateJWK[k] = v
 	}
-	privateJWK["d"] = base64.RawURLEncoding.EncodeToString(ecKey.D.Bytes())
+	d, err := ecKey.Bytes()
+	require.NoError(t, err)
+	privateJWK["d"] = base64.RawURLEncoding.EncodeToString(d)
 
 	for _, c := range []struct {
 		name   string

@@ -45,9 +45,12 @@ func TestJWKThumbprintRFC7638Example(t *testing.T) {
 
 // The EC key of the RFC 9449 examples (§4.2) and the cnf.jkt that §6.1 gives for it.
 func TestJWKThumbprintRFC9449Example(t *testing.T) {
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(),
-		X: b64int(t, "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs"),
-		Y: b64int(t, "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA")}
+	x, err := base64.RawURLEncoding.DecodeString("l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs")
+	require.NoError(t, err)
+	y, err := base64.RawURLEncoding.DecodeString("9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA")
+	require.NoError(t, err)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	require.NoError(t, err)
 	got, err := dpop.JWKThumbprint(pub)
 	require.NoError(t, err)
 	require.Equal(t, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", got)
