@@ -3,7 +3,8 @@
 // real access tokens without a tenant.
 //
 // It implements the OAuth 2.0 client-credentials grant (RFC 6749 §4.4) with
-// client_secret_basic and client_secret_post authentication, the audience
+// client_secret_basic, client_secret_post and private_key_jwt (RFC 7523
+// §2.2, OpenID Connect Core §9) client authentication, the audience
 // (Auth0) and resource (RFC 8707) parameters, a JWKS of public keys, and a
 // discovery document. Its access tokens have the shape of Auth0's: sub is
 // "<client_id>@clients", azp the client, gty "client-credentials", and the
@@ -53,10 +54,14 @@ const (
 )
 
 // Client is an OAuth 2.0 confidential client allowed the client-credentials
-// grant.
+// grant. It authenticates with its Secret (client_secret_basic or
+// client_secret_post) or, when it has Keys instead, with a client assertion
+// signed by one of them (private_key_jwt); never both.
 type Client struct {
 	ID     string
 	Secret string
+	// Keys are the public keys of a private_key_jwt client.
+	Keys []ClientKey
 	// Scopes the client is granted; a token request may ask for a subset.
 	Scopes []string
 	// Audiences the client may request tokens for; empty means any audience
@@ -119,6 +124,9 @@ type Server struct {
 	clients   map[string]*client
 	audiences map[string]struct{}
 	users     map[string]*user
+	// assertions are the client assertions' (client, jti) seen, until
+	// their exp: each is accepted once.
+	assertions *jtiSet
 
 	mu   sync.RWMutex
 	keys []*signingKey // published keys, oldest first; the last one signs
@@ -166,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), assertions: newJTISet()}
 	if err := s.setClients(); err != nil {
 		return nil, err
 	}
@@ -239,14 +247,23 @@ func (s *Server) setClients() error {
 		if c.ID == "" {
 			return errors.New("devissuer: client with an empty ID")
 		}
-		if c.Secret == "" {
-			return fmt.Errorf("devissuer: client %q has an empty secret", c.ID)
+		switch {
+		case c.Secret == "" && len(c.Keys) == 0:
+			return fmt.Errorf("devissuer: client %q has an empty secret and no keys", c.ID)
+		case c.Secret != "" && len(c.Keys) > 0:
+			return fmt.Errorf("devissuer: client %q has a secret and keys; give it one way to authenticate", c.ID)
 		}
 		if _, dup := s.clients[c.ID]; dup {
 			return fmt.Errorf("devissuer: client %q configured twice", c.ID)
 		}
 		cl := &client{Client: c, secretHash: sha256.Sum256([]byte(c.Secret)), scopes: map[string]struct{}{}}
 		cl.Scopes = slices.Clone(c.Scopes)
+		cl.Keys = slices.Clone(c.Keys)
+		for _, k := range c.Keys {
+			if _, err := assertionMethod(k.Public); err != nil {
+				return fmt.Errorf("devissuer: client %q: key %q: %w", c.ID, k.KID, err)
+			}
+		}
 		cl.Audiences = slices.Clone(c.Audiences)
 		for _, sc := range c.Scopes {
 			if !validScopeToken(sc) {

@@ -115,7 +115,8 @@ func TestDiscovery(t *testing.T) {
 		assert.Equal(t, s.JWKSURL(), doc["jwks_uri"])
 		assert.Equal(t, s.TokenURL(), doc["token_endpoint"])
 		assert.Equal(t, []any{"client_credentials"}, doc["grant_types_supported"])
-		assert.ElementsMatch(t, []any{"client_secret_basic", "client_secret_post"}, doc["token_endpoint_auth_methods_supported"])
+		assert.ElementsMatch(t, []any{"client_secret_basic", "client_secret_post", "private_key_jwt"}, doc["token_endpoint_auth_methods_supported"])
+		assert.Equal(t, []any{"RS256", "ES256"}, doc["token_endpoint_auth_signing_alg_values_supported"])
 		assert.Equal(t, []any{"RS256"}, doc["id_token_signing_alg_values_supported"])
 		assert.Subset(t, doc["scopes_supported"], []any{"batch:upload", "approve:timesheets"})
 		// The OIDC rule resource servers apply: discovery lives under the issuer.

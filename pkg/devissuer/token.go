@@ -193,9 +193,16 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *
 	return form, nil
 }
 
-// authenticate checks the client's credentials: client_secret_basic or
-// client_secret_post, exactly one of them (RFC 6749 §2.3).
+// authenticate checks the client's credentials: client_secret_basic,
+// client_secret_post or private_key_jwt, exactly one of them (RFC 6749
+// §2.3).
 func (s *Server) authenticate(r *http.Request, form url.Values) (*client, *oauthError) {
+	if hasAssertion(form) {
+		if r.Header.Get("Authorization") != "" || form.Has("client_secret") {
+			return nil, badRequest("invalid_request", "more than one client authentication method")
+		}
+		return s.authenticateAssertion(form, form.Get("client_id"))
+	}
 	var id, secret string
 	basic := false
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -227,7 +234,7 @@ func (s *Server) authenticate(r *http.Request, form url.Values) (*client, *oauth
 		want = cl.secretHash
 	}
 	got := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || cl == nil {
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || cl == nil || cl.Secret == "" {
 		method := "client_secret_post"
 		if basic {
 			method = "client_secret_basic"
@@ -361,10 +368,13 @@ type Discovery struct {
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
-	ScopesSupported                   []string `json:"scopes_supported"`
+	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms of
+	// private_key_jwt client assertions (RFC 8414 §2).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	ScopesSupported                            []string `json:"scopes_supported"`
 }
 
 // Discovery returns the document the discovery endpoint serves. Its
@@ -383,11 +393,12 @@ func (s *Server) Discovery() Discovery {
 		JWKSURI:                           s.publicURL + JWKSPath,
 		TokenEndpoint:                     s.publicURL + TokenPath,
 		GrantTypesSupported:               []string{GrantType},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
-		ResponseTypesSupported:            []string{}, // no authorization endpoint
-		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{s.cfg.Algorithm},
-		ScopesSupported:                   scopes,
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		TokenEndpointAuthSigningAlgValuesSupported: slices.Clone(AssertionAlgorithms),
+		ResponseTypesSupported:                     []string{}, // no authorization endpoint
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           []string{s.cfg.Algorithm},
+		ScopesSupported:                            scopes,
 	}
 }
 
