@@ -128,7 +128,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 	}
 	for _, cl := range cls {
 		dir := filepath.Join(c.credentialsDir, cl.ID)
-		fmt.Fprintf(stderr, "  client %-8s  credentials in %s (%s, %s)\n", cl.ID, dir, devissuer.ClientIDFile, devissuer.ClientSecretFile)
+		files := devissuer.ClientIDFile + ", " + devissuer.ClientSecretFile
+		if len(cl.Keys) > 0 {
+			files = devissuer.ClientIDFile + ", " + devissuer.PrivateKeyFile + ", " + devissuer.KeyIDFile + ": private_key_jwt"
+		}
+		fmt.Fprintf(stderr, "  client %-12s  credentials in %s (%s)\n", cl.ID, dir, files)
 	}
 	if srv.UserTokens() {
 		fmt.Fprintf(stderr, "  user tokens:    POST %s user=NAME [scope=...] [step_up=mfa] [auth_age=SECONDS]\n", srv.UserTokenURL())

@@ -5,12 +5,15 @@
 //
 //	api := apitest.Start(t, apitest.Options{})
 //	dir := api.Credentials(t, apitest.ImporterClient) // client-id, client-secret
+//	dir = api.Credentials(t, apitest.ImporterKeyClient) // client-id, private-key.pem, key-id
 //	... call api.URL with a token from api.TokenURL ...
 //	n := api.Count(t)
 package apitest
 
 import (
 	"context"
+	"crypto"
+	"crypto/rsa"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
@@ -36,9 +41,10 @@ const Audience = "https://timesheets.abc-inc.example/"
 
 // Client ids of the default clients (devissuer.BuiltinClients).
 const (
-	ImporterClient = devissuer.ImporterClient // batch:upload only, like the Auth0 scenario's importer
-	ReaderClient   = devissuer.ReaderClient   // read:timesheets only: no batch:upload
-	AdminClient    = devissuer.AdminClient    // every scope
+	ImporterClient    = devissuer.ImporterClient    // batch:upload only, like the Auth0 scenario's importer
+	ImporterKeyClient = devissuer.ImporterKeyClient // the same with private_key_jwt: a key pair, no secret
+	ReaderClient      = devissuer.ReaderClient      // read:timesheets only: no batch:upload
+	AdminClient       = devissuer.AdminClient       // every scope
 )
 
 // AllScopes are the scopes of the sample policy.
@@ -47,8 +53,12 @@ var AllScopes = devissuer.APIScopes
 // Options tune Start. The zero value is a working API.
 type Options struct {
 	// Clients of the authorization server; default the builtin clients
-	// (importer, reader, admin) with random secrets.
+	// (importer, importer-key, reader, admin) with random secrets, and for
+	// importer-key a new key pair (its private key in ClientKeys).
 	Clients []devissuer.Client
+	// ClientKeys are the private keys of the private_key_jwt clients among
+	// Clients, by id, with their kid; Credentials writes them.
+	ClientKeys map[string]ClientKey
 	// TokenTTL of issued tokens; default the issuer's (1h).
 	TokenTTL time.Duration
 	// Logger for the API and the issuer; default discarded.
@@ -72,6 +82,7 @@ type API struct {
 	Store timesheets.Store
 
 	clients map[string]devissuer.Client
+	keys    map[string]ClientKey
 
 	failLeft   atomic.Int64
 	retryAfter atomic.Pointer[string]
@@ -88,8 +99,22 @@ func Start(t testing.TB, o Options) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	a := &API{clients: map[string]devissuer.Client{}, keys: map[string]ClientKey{}}
+	for id, k := range o.ClientKeys {
+		a.keys[id] = k
+	}
 	if o.Clients == nil {
 		for _, c := range devissuer.BuiltinClients() {
+			if c.PrivateKeyJWT {
+				priv, kid, err := devissuer.NewClientKey()
+				if err != nil {
+					t.Fatal(err)
+				}
+				a.keys[c.ID] = ClientKey{Private: priv, KID: kid}
+				o.Clients = append(o.Clients, devissuer.Client{ID: c.ID, Scopes: c.Scopes,
+					Keys: []devissuer.ClientKey{{KID: kid, Public: priv.Public()}}})
+				continue
+			}
 			secret, err := devissuer.NewSecret()
 			if err != nil {
 				t.Fatal(err)
@@ -97,7 +122,6 @@ func Start(t testing.TB, o Options) *API {
 			o.Clients = append(o.Clients, devissuer.Client{ID: c.ID, Secret: secret, Scopes: c.Scopes})
 		}
 	}
-	a := &API{clients: map[string]devissuer.Client{}}
 	for _, c := range o.Clients {
 		a.clients[c.ID] = c
 	}
@@ -227,29 +251,74 @@ func (a *API) Client(t testing.TB, id string) devissuer.Client {
 	return c
 }
 
-// Credentials writes a client's client-id and client-secret into a new
-// directory, laid out like the mounted Kubernetes Secret, and returns it.
+// ClientKey is a private_key_jwt client's private key and kid.
+type ClientKey struct {
+	Private crypto.Signer
+	KID     string
+}
+
+// Credentials writes a client's credentials into a new directory, laid out
+// like the mounted Kubernetes Secret, and returns it: client-id and
+// client-secret, or for a private_key_jwt client client-id,
+// private-key.pem and key-id.
 func (a *API) Credentials(t testing.TB, id string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "credentials-"+id)
-	if err := devissuer.WriteCredentials(dir, a.Client(t, id)); err != nil {
+	c := a.Client(t, id)
+	var err error
+	if k, ok := a.keys[id]; ok && c.Secret == "" {
+		err = devissuer.WriteKeyCredentials(dir, id, k.Private, k.KID)
+	} else {
+		err = devissuer.WriteCredentials(dir, c)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
 // Token gets an access token for a client with the client-credentials
-// grant, straight from the issuer (not counted by TokenRequests).
+// grant, straight from the issuer (not counted by TokenRequests); a
+// private_key_jwt client signs a client assertion for it.
 func (a *API) Token(t testing.TB, id string) string {
 	t.Helper()
 	c := a.Client(t, id)
 	cc := clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: a.Issuer.TokenURL(),
 		EndpointParams: url.Values{"audience": {Audience}}}
+	if k, ok := a.keys[id]; ok && c.Secret == "" {
+		cc.AuthStyle = oauth2.AuthStyleInParams
+		cc.EndpointParams.Set("client_assertion_type", devissuer.ClientAssertionType)
+		cc.EndpointParams.Set("client_assertion", a.assertion(t, id, k))
+	}
 	tok, err := cc.Token(context.Background())
 	if err != nil {
 		t.Fatalf("apitest: token for %s: %v", id, err)
 	}
 	return tok.AccessToken
+}
+
+// assertion is a private_key_jwt client assertion for the issuer.
+func (a *API) assertion(t testing.TB, id string, k ClientKey) string {
+	t.Helper()
+	method := jwt.SigningMethod(jwt.SigningMethodES256)
+	if _, ok := k.Private.Public().(*rsa.PublicKey); ok {
+		method = jwt.SigningMethodRS256
+	}
+	now := time.Now()
+	jti, err := devissuer.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(method, jwt.MapClaims{"iss": id, "sub": id, "aud": a.Issuer.Issuer(),
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": jti})
+	if k.KID != "" {
+		tok.Header["kid"] = k.KID
+	}
+	s, err := tok.SignedString(k.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // Entries returns every stored entry in id order.

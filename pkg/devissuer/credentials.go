@@ -17,6 +17,10 @@ import (
 const (
 	ClientIDFile     = "client-id"
 	ClientSecretFile = "client-secret"
+	// A private_key_jwt client's files, instead of the secret: its private
+	// key (PKCS#8 PEM) and the kid its assertions name.
+	PrivateKeyFile = "private-key.pem"
+	KeyIDFile      = "key-id"
 )
 
 // WriteCredentials writes c's ID and secret to dir/client-id and
@@ -50,12 +54,8 @@ func ReadOrCreateClient(dir, id string, scopes []string) (Client, error) {
 		return Client{}, err
 	}
 	c := Client{ID: id, Scopes: slices.Clone(scopes)}
-	switch old, err := readCredential(dir, ClientIDFile); {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	if err := checkClientID(dir, id); err != nil {
 		return Client{}, err
-	case old != id:
-		return Client{}, fmt.Errorf("devissuer: %s names client %q, not %q", filepath.Join(dir, ClientIDFile), old, id)
 	}
 
 	secret, err := readCredential(dir, ClientSecretFile)
@@ -80,6 +80,18 @@ func ReadOrCreateClient(dir, id string, scopes []string) (Client, error) {
 		return Client{}, err
 	}
 	return c, nil
+}
+
+// checkClientID fails when dir/client-id names another client.
+func checkClientID(dir, id string) error {
+	switch old, err := readCredential(dir, ClientIDFile); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case old != id:
+		return fmt.Errorf("devissuer: %s names client %q, not %q", filepath.Join(dir, ClientIDFile), old, id)
+	}
+	return nil
 }
 
 // NewSecret returns a random 32-byte secret, base64url without padding (43
