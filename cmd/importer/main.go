@@ -106,13 +106,14 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 
 	fs.StringVar(&c.APIURL, "api-url", "", "base URL of the Timesheets API; entries go to POST {api-url}/timesheets/upload")
 	fs.BoolVar(&c.AllowHTTPAPI, "allow-http-api", false, "allow a plain http:// --api-url that is not loopback (an in-cluster Service without TLS)")
-	fs.BoolVar(&c.AllowHTTPIssuer, "allow-http-issuer", false, "allow a plain http:// --token-url or --issuer that is not loopback (a development issuer on a private network; the client secret crosses it in clear)")
+	fs.BoolVar(&c.AllowHTTPIssuer, "allow-http-issuer", false, "allow a plain http:// --token-url or --issuer that is not loopback (a development issuer on a private network; the client secret or assertion crosses it in clear)")
 	fs.StringVar(&c.TokenURL, "token-url", "", "the authorization server's token endpoint, e.g. https://TENANT.auth0.com/oauth/token")
 	fs.StringVar(&c.Issuer, "issuer", "", "the authorization server's issuer URL, exactly as its tokens and discovery document name it (Auth0's ends in /), to discover the token endpoint (OIDC discovery) instead of --token-url")
 	fs.StringVar(&c.Audience, "audience", "", "the API identifier the token is for, e.g. https://timesheets.abc-inc.example/")
 	fs.StringVar(&c.AudienceParam, "audience-param", importer.AudienceParamAudience, "how --audience is sent: audience (Auth0) or resource (RFC 8707)")
 	fs.Var(&scopes, "scope", "scopes to request, space-separated or repeated (default: none requested; the server grants the client's)")
-	fs.StringVar(&c.CredentialsDir, "credentials-dir", importer.DefaultCredentialsDir, "directory with the files client-id and client-secret (the mounted Secret)")
+	fs.StringVar(&c.CredentialsDir, "credentials-dir", importer.DefaultCredentialsDir, "directory with the files client-id and client-secret, or for private_key_jwt client-id, private-key.pem (RSA or P-256, PEM) and optionally key-id (the mounted Secret)")
+	fs.StringVar(&c.AssertionAudience, "assertion-audience", "", "private_key_jwt: the aud of the client assertion (default: --issuer, else --token-url); e.g. https://TENANT.auth0.com/ for Auth0 given --token-url")
 
 	fs.IntVar(&c.BatchSize, "batch-size", importer.DefaultBatchSize, "entries per upload (at most 5000)")
 	fs.IntVar(&c.InFlight, "max-in-flight", importer.DefaultInFlight, "uploads in flight at once while the next batch is read")

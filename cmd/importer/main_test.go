@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,6 +105,28 @@ func TestImport(t *testing.T) {
 	code, stdout, _ = runInProcess(t, args(t, api, apitest.ImporterClient, path))
 	if code != 0 || !strings.HasPrefix(stdout, "read=1200 created=0 duplicates=1200 ") {
 		t.Fatalf("second run: exit %d, %s", code, stdout)
+	}
+}
+
+// TestPrivateKeyJWT: the command with a private_key_jwt client's Secret
+// layout, given the token endpoint (behind apitest's proxy) and the
+// assertion's aud; the key is never printed.
+func TestPrivateKeyJWT(t *testing.T) {
+	api := apitest.Start(t, apitest.Options{})
+	path, _ := writeCSV(t, 50)
+	a := args(t, api, apitest.ImporterKeyClient, path, "--assertion-audience", api.Issuer.Issuer())
+	code, stdout, stderr := runInProcess(t, a)
+	if code != 0 || !strings.HasPrefix(stdout, "read=50 created=50 ") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	key, err := os.ReadFile(filepath.Join(a[slices.Index(a, "--credentials-dir")+1], importer.PrivateKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(key)), "\n")[1:] {
+		if !strings.HasPrefix(line, "-----") && strings.Contains(stdout+stderr, line) {
+			t.Fatal("the private key was printed")
+		}
 	}
 }
 

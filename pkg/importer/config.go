@@ -46,7 +46,12 @@ type Config struct {
 	Audience        string
 	AudienceParam   string // audience or resource
 	Scopes          []string
-	CredentialsDir  string
+	// CredentialsDir holds client-id and client-secret, or client-id and
+	// private-key.pem (key-id optional) for private_key_jwt.
+	CredentialsDir string
+	// AssertionAudience overrides the aud of private_key_jwt assertions
+	// (TokenConfig.AssertionAudience).
+	AssertionAudience string
 
 	BatchSize      int
 	InFlight       int

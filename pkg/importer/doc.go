@@ -7,8 +7,10 @@
 // (Mapping), validates them with the API's own rules (timesheets.Input.Validate), gives each a
 // stable (source, external_id) pair so that re-runs never store an entry
 // twice, and uploads them in batches (Uploader) with an OAuth 2.0
-// client-credentials token (NewTokenSource). Run ties these together and
-// returns a Summary.
+// client-credentials token (NewTokenSource). The client authenticates with
+// its secret, or with a private key that signs a client assertion per token
+// request (private_key_jwt, RFC 7523; assertion.go). Run ties these
+// together and returns a Summary.
 //
 // A connector is a description (connector.go) read by one paged-JSON reader
 // (httpSource): the tool's endpoint, authentication, paging, query

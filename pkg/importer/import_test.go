@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/abc-inc/timesheets/pkg/apitest"
+	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/importer"
 	"github.com/abc-inc/timesheets/pkg/syncbuf"
 )
@@ -507,4 +509,101 @@ func TestPushgateway(t *testing.T) {
 	if p.path != "/metrics/job/nightly" || p.families["timesheets_importer_last_success_timestamp_seconds"] < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Fatalf("push %s: %v", p.path, p.families)
 	}
+}
+
+// TestPrivateKeyJWT: the importer-key client's Secret layout (client-id,
+// private-key.pem, key-id) gets a token with a client assertion from the
+// development issuer, and the entries are stored as that client's.
+func TestPrivateKeyJWT(t *testing.T) {
+	api := apitest.Start(t, apitest.Options{})
+	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(30, "")))
+	keyConfig := func(t *testing.T, logs *syncbuf.Buffer) importer.Config {
+		cfg := config(t, api, path, logs)
+		cfg.CredentialsDir = api.Credentials(t, apitest.ImporterKeyClient)
+		return cfg
+	}
+	pemLines := func(cfg importer.Config) []string {
+		b, err := os.ReadFile(filepath.Join(cfg.CredentialsDir, importer.PrivateKeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSpace(string(b)), "\n")[1:3]
+	}
+
+	t.Run("discovered: aud the issuer", func(t *testing.T) {
+		logs := &syncbuf.Buffer{}
+		cfg := keyConfig(t, logs)
+		cfg.TokenURL, cfg.Issuer = "", api.Issuer.Issuer()
+		var redacted []string
+		cfg.Redact = func(s string) { redacted = append(redacted, s) }
+		s := run(t, cfg)
+		wantSummary(t, s, 30, 30, 0, 0, 0)
+		for _, line := range pemLines(cfg) {
+			if !slices.Contains(redacted, line) {
+				t.Fatal("a line of the private key was not handed to Redact")
+			}
+			if strings.Contains(logs.String(), line) {
+				t.Fatal("the private key appears in the logs")
+			}
+		}
+		for _, e := range api.Entries(t) {
+			if e.CreatedBy != api.Issuer.Issuer()+"#sub:importer-key@clients" {
+				t.Fatalf("entry created by %s; want importer-key@clients", e.CreatedBy)
+			}
+		}
+	})
+	t.Run("token URL behind a proxy: aud given", func(t *testing.T) {
+		cfg := keyConfig(t, &syncbuf.Buffer{})
+		cfg.AssertionAudience = api.Issuer.Issuer()
+		before := api.TokenRequests()
+		s := run(t, cfg)
+		wantSummary(t, s, 30, 0, 30, 0, 0)
+		if got := api.TokenRequests() - before; got != 1 {
+			t.Fatalf("%d token requests; want 1", got)
+		}
+	})
+	t.Run("token URL behind a proxy: the server refuses its aud", func(t *testing.T) {
+		logs := &syncbuf.Buffer{}
+		cfg := keyConfig(t, logs)
+		s := run(t, cfg)
+		var te *importer.TokenError
+		if !errors.As(s.Err, &te) || te.Code != "invalid_client" || s.ExitCode() != importer.ExitFailed {
+			t.Fatalf("err %v, exit %d; want invalid_client, 1", s.Err, s.ExitCode())
+		}
+		if msg := s.Err.Error(); !strings.Contains(msg, "aud must be this server's issuer") || !strings.Contains(msg, "--assertion-audience") {
+			t.Fatalf("message %q does not say what to fix", msg)
+		}
+		for _, line := range pemLines(cfg) {
+			if strings.Contains(s.Err.Error(), line) || strings.Contains(logs.String(), line) {
+				t.Fatal("the private key appears in the error or the logs")
+			}
+		}
+	})
+	t.Run("a key the server does not hold", func(t *testing.T) {
+		cfg := keyConfig(t, &syncbuf.Buffer{})
+		cfg.AssertionAudience = api.Issuer.Issuer()
+		other := api.Credentials(t, apitest.ImporterKeyClient) // the same files, then another key
+		priv, kid, err := devissuer.NewClientKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := devissuer.WriteKeyCredentials(other, apitest.ImporterKeyClient, priv, kid); err != nil {
+			t.Fatal(err)
+		}
+		cfg.CredentialsDir = other
+		s := run(t, cfg)
+		var te *importer.TokenError
+		if !errors.As(s.Err, &te) || te.Code != "invalid_client" || !strings.Contains(s.Err.Error(), "holds the public key") {
+			t.Fatalf("err %v; want invalid_client saying to check the key", s.Err)
+		}
+	})
+	t.Run("a secret and a key", func(t *testing.T) {
+		cfg := keyConfig(t, &syncbuf.Buffer{})
+		writeFile(t, filepath.Join(cfg.CredentialsDir, importer.ClientSecretFile), "s3cret")
+		before := api.TokenRequests()
+		s := run(t, cfg)
+		if s.ExitCode() != importer.ExitConfig || !strings.Contains(s.Err.Error(), "keep one") || api.TokenRequests() != before {
+			t.Fatalf("exit %d, err %v; want 2 and no token request", s.ExitCode(), s.Err)
+		}
+	})
 }

@@ -106,16 +106,13 @@ func (r *run) run(ctx context.Context) Summary {
 
 	var up *Uploader
 	if !cfg.DryRun {
-		creds, err := ReadCredentials(cfg.CredentialsDir)
+		creds, err := ReadCredentials(cfg.CredentialsDir, cfg.Redact)
 		if err != nil {
 			return Summary{Err: err}
 		}
-		if cfg.Redact != nil {
-			cfg.Redact(creds.ClientSecret)
-		}
 		tokens, err := NewTokenSource(ctx, TokenConfig{
 			TokenURL: cfg.TokenURL, Issuer: cfg.Issuer, Credentials: creds,
-			Audience: cfg.Audience, AudienceParam: cfg.AudienceParam, Scopes: cfg.Scopes,
+			Audience: cfg.Audience, AudienceParam: cfg.AudienceParam, Scopes: cfg.Scopes, AssertionAudience: cfg.AssertionAudience,
 			AllowHTTP: cfg.AllowHTTPIssuer, HTTPClient: client, Backoff: &back,
 		})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,6 +38,12 @@ type TokenConfig struct {
 	Audience      string
 	AudienceParam string
 	Scopes        []string
+	// AssertionAudience is the aud of private_key_jwt client assertions;
+	// default the issuer identifier when the token endpoint is discovered
+	// from Issuer (its metadata confirms it), else TokenURL.
+	AssertionAudience string
+	// Now is the clock of the client assertions (tests); default time.Now.
+	Now func() time.Time
 	// AllowHTTP accepts a discovered plain http:// token endpoint that is
 	// not loopback (Config.AllowHTTPIssuer).
 	AllowHTTP bool
@@ -76,26 +83,61 @@ func NewTokenSource(ctx context.Context, c TokenConfig) (*TokenSource, error) {
 			return nil, err
 		}
 	}
-	cc := &clientcredentials.Config{
-		ClientID:     c.ClientID,
-		ClientSecret: c.ClientSecret,
-		TokenURL:     tokenURL,
-		Scopes:       c.Scopes,
-	}
+	params := url.Values{}
 	if c.Audience != "" {
 		param := c.AudienceParam
 		if param == "" {
 			param = AudienceParamAudience
 		}
-		cc.EndpointParams = map[string][]string{param: {c.Audience}}
+		params.Set(param, c.Audience)
+	}
+	// A client secret goes as x/oauth2 sends it (Basic, or in the form if
+	// the server wants that); with a key the request carries a client
+	// assertion instead, a new one each time, since each is used once.
+	secretConfig := &clientcredentials.Config{
+		ClientID:       c.ClientID,
+		ClientSecret:   c.ClientSecret,
+		TokenURL:       tokenURL,
+		Scopes:         c.Scopes,
+		EndpointParams: params,
+	}
+	config := func() (*clientcredentials.Config, error) { return secretConfig, nil }
+	if c.PrivateKey != nil {
+		aud := c.AssertionAudience
+		switch {
+		case aud != "":
+		case c.TokenURL == "" && c.Issuer != "":
+			aud = c.Issuer // discovery checked that the metadata names it (OIDC Discovery §4.3)
+		default:
+			aud = tokenURL
+		}
+		now := c.Now
+		if now == nil {
+			now = time.Now
+		}
+		config = func() (*clientcredentials.Config, error) {
+			a, err := clientAssertion(c.Credentials, aud, now())
+			if err != nil {
+				return nil, err
+			}
+			p := maps.Clone(params)
+			p.Set("client_assertion_type", ClientAssertionType)
+			p.Set("client_assertion", a)
+			return &clientcredentials.Config{ClientID: c.ClientID, TokenURL: tokenURL, Scopes: c.Scopes,
+				EndpointParams: p, AuthStyle: oauth2.AuthStyleInParams}, nil
+		}
 	}
 	s := &TokenSource{delta: c.ExpiryDelta}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
 	s.base = fetchFunc(func() (*oauth2.Token, error) {
 		s.fetches.Add(1)
+		cc, err := config()
+		if err != nil {
+			return nil, err
+		}
 		t, err := cc.Token(octx)
 		if err != nil {
-			return nil, tokenError(tokenURL, err)
+			return nil, tokenError(tokenURL, c.Credentials, err)
 		}
 		return t, nil
 	})
@@ -142,6 +184,9 @@ type TokenError struct {
 	Status      int
 	Code        string // RFC 6749 §5.2 error, e.g. invalid_client
 	Description string
+	// Method is the client authentication sent: client_secret or
+	// private_key_jwt.
+	Method string
 }
 
 func (e *TokenError) Error() string {
@@ -155,7 +200,12 @@ func (e *TokenError) Error() string {
 	msg += ")"
 	switch e.Code {
 	case "invalid_client", "unauthorized_client":
-		msg += "; check the client id and secret in --credentials-dir, and that the client may use the client-credentials grant"
+		if e.Method == "private_key_jwt" {
+			msg += "; check the client id, private-key.pem and key-id in --credentials-dir, that the authorization server holds the public key for private_key_jwt, " +
+				"and that it accepts the assertion's aud (the issuer when given --issuer, else --token-url; set --assertion-audience otherwise)"
+		} else {
+			msg += "; check the client id and secret in --credentials-dir, and that the client may use the client-credentials grant"
+		}
 	case "access_denied", "invalid_scope", "invalid_target":
 		msg += "; check that the client is authorized for the API (--audience) and its scopes"
 	}
@@ -165,7 +215,7 @@ func (e *TokenError) Error() string {
 // tokenError classifies an error of the token endpoint: refusals are final,
 // 429, 5xx and network errors are retryable. The response body is never
 // quoted, in case it echoes a credential.
-func tokenError(tokenURL string, err error) error {
+func tokenError(tokenURL string, creds Credentials, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
 		status := re.Response.StatusCode
@@ -173,7 +223,7 @@ func tokenError(tokenURL string, err error) error {
 			return &retryable{err: fmt.Errorf("token endpoint %s answered %d", tokenURL, status),
 				after: ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())}
 		}
-		return &TokenError{TokenURL: tokenURL, Status: status, Code: re.ErrorCode, Description: re.ErrorDescription}
+		return &TokenError{TokenURL: tokenURL, Status: status, Code: re.ErrorCode, Description: re.ErrorDescription, Method: creds.Method()}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

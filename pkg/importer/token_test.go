@@ -2,6 +2,10 @@ package importer
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // tokenEndpoint is a fake authorization server that records token requests.
@@ -154,5 +160,87 @@ func TestTokenErrors(t *testing.T) {
 	var re *retryable
 	if !errors.As(err, &re) {
 		t.Fatalf("a 503 is not retryable: %v", err)
+	}
+}
+
+func TestTokenSourcePrivateKeyJWT(t *testing.T) {
+	te := newTokenEndpoint(t, 3600)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	creds := Credentials{ClientID: "importer-key", PrivateKey: key, KeyID: "k1"}
+	tests := []struct {
+		name    string
+		cfg     TokenConfig
+		wantAud string
+	}{
+		{"discovered: aud the issuer", TokenConfig{Issuer: te.URL + "/"}, te.URL + "/"},
+		{"token URL: aud the token endpoint", TokenConfig{TokenURL: te.URL + "/oauth/token"}, te.URL + "/oauth/token"},
+		{"aud given", TokenConfig{TokenURL: te.URL + "/oauth/token", AssertionAudience: "https://tenant.example/"}, "https://tenant.example/"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Credentials, tc.cfg.Audience, tc.cfg.Now = creds, "https://api.example/", func() time.Time { return now }
+			ts, err := NewTokenSource(context.Background(), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			te.mu.Lock()
+			first := len(te.forms)
+			te.mu.Unlock()
+			var jtis []string
+			for i := range 2 {
+				if _, err := ts.Token(); err != nil {
+					t.Fatal(err)
+				}
+				ts.Invalidate(fmt.Sprintf("tok-%d", te.n.Load()))
+				te.mu.Lock()
+				f, user := te.forms[first+i], te.users[first+i]
+				te.mu.Unlock()
+				if f.Has("client_secret") || f.Get("client_assertion_type") != ClientAssertionType || user != "importer-key" ||
+					f.Get("audience") != "https://api.example/" || f.Get("grant_type") != "client_credentials" {
+					t.Fatalf("token request %v by %q", f, user)
+				}
+				var c jwt.RegisteredClaims
+				tok, err := jwt.ParseWithClaims(f.Get("client_assertion"), &c, func(*jwt.Token) (any, error) { return key.Public(), nil },
+					jwt.WithValidMethods([]string{"ES256"}), jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithIssuedAt(), jwt.WithExpirationRequired())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Issuer != "importer-key" || c.Subject != "importer-key" || len(c.Audience) != 1 || c.Audience[0] != tc.wantAud ||
+					!c.IssuedAt.Equal(now) || c.ExpiresAt.Sub(now) != AssertionLifetime || len(c.ID) < 22 || tok.Header["kid"] != "k1" {
+					t.Fatalf("assertion %+v, header %v; want iss = sub = the client, aud %s, exp 60s after iat, a 128-bit jti, kid k1", c, tok.Header, tc.wantAud)
+				}
+				if raw := strings.Split(f.Get("client_assertion"), ".")[0]; strings.Contains(raw, "=") {
+					t.Fatal("the assertion is not base64url without padding")
+				}
+				jtis = append(jtis, c.ID)
+			}
+			if jtis[0] == jtis[1] {
+				t.Fatal("two token requests carried the same jti")
+			}
+		})
+	}
+}
+
+func TestTokenErrorPrivateKeyJWT(t *testing.T) {
+	te := newTokenEndpoint(t, 3600)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := NewTokenSource(context.Background(), TokenConfig{TokenURL: te.URL + "/oauth/token", Credentials: Credentials{ClientID: "importer-key", PrivateKey: key}})
+	te.status.Store(http.StatusUnauthorized)
+	_, err = ts.Token()
+	var tokErr *TokenError
+	if !errors.As(err, &tokErr) || tokErr.Method != "private_key_jwt" || !strings.Contains(err.Error(), "holds the public key") || !strings.Contains(err.Error(), "--assertion-audience") {
+		t.Fatalf("%v", err)
+	}
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	if tok, _, err := jwt.NewParser().ParseUnverified(te.forms[0].Get("client_assertion"), jwt.MapClaims{}); err != nil || tok.Method.Alg() != "RS256" || tok.Header["kid"] != nil {
+		t.Fatalf("an RSA key's assertion: %v %v; want RS256 without kid", tok, err)
 	}
 }
