@@ -30,6 +30,7 @@ type config struct {
 	credentialsDir   string
 	tlsCAOut         string
 	logLevel         string
+	dpopNonce        bool
 }
 
 type usageError struct{ error }
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.credentialsDir, "credentials-dir", "./data/dev-credentials", "where client credentials are kept, one directory per client")
 	fs.StringVar(&c.tlsCAOut, "tls-ca-out", "", "serve https, with a certificate for the listen host from a throwaway CA written to this PEM file for clients to trust;\n"+
 		"needed off loopback, where the API and the importer refuse plain http")
+	fs.BoolVar(&c.dpopNonce, "dpop-nonce", false, "demand a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8: 400 use_dpop_nonce with a DPoP-Nonce to retry with)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,6 +114,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 		Audience:         c.audience,
 		Clients:          cls,
 		Users:            devissuer.BuiltinUsers(),
+		DPoPNonce:        c.dpopNonce,
 		TLS:              tlsConfig,
 		Logger:           logger,
 	})
@@ -126,6 +129,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(*devis
 	if c.tlsCAOut != "" {
 		fmt.Fprintf(stderr, "  CA to trust:    %s\n", c.tlsCAOut)
 	}
+	dpopNote := ""
+	if c.dpopNonce {
+		dpopNote = ", a nonce required"
+	}
+	fmt.Fprintf(stderr, "  DPoP:           a proof in a DPoP header gets a bound token (token_type DPoP, cnf.jkt)%s\n", dpopNote)
 	for _, cl := range cls {
 		dir := filepath.Join(c.credentialsDir, cl.ID)
 		files := devissuer.ClientIDFile + ", " + devissuer.ClientSecretFile

@@ -4,7 +4,9 @@
 //
 // It implements the OAuth 2.0 client-credentials grant (RFC 6749 §4.4) with
 // client_secret_basic, client_secret_post and private_key_jwt (RFC 7523
-// §2.2, OpenID Connect Core §9) client authentication, the audience
+// §2.2, OpenID Connect Core §9) client authentication, DPoP-bound tokens
+// for a request with a DPoP proof (RFC 9449 §5, optionally demanding a
+// server nonce), the audience
 // (Auth0) and resource (RFC 8707) parameters, a JWKS of public keys, and a
 // discovery document. Its access tokens have the shape of Auth0's: sub is
 // "<client_id>@clients", azp the client, gty "client-credentials", and the
@@ -94,6 +96,10 @@ type Config struct {
 	// Users are the test users UserTokenPath mints tokens for; none: no
 	// such endpoint. Bound beyond loopback, the server leaves it out.
 	Users []User
+	// DPoPNonce makes the token endpoint demand a nonce of its own in DPoP
+	// proofs (RFC 9449 §8): a proof without a valid one is refused with
+	// use_dpop_nonce and a DPoP-Nonce header to retry with.
+	DPoPNonce bool
 	// TokenTTL is the lifetime of issued tokens; default 1h.
 	TokenTTL time.Duration
 	// Algorithm of the signing keys: RS256 (default), ES256 or EdDSA.
@@ -127,6 +133,7 @@ type Server struct {
 	// assertions are the client assertions' (client, jti) seen, until
 	// their exp: each is accepted once.
 	assertions *jtiSet
+	dpop       *dpopState
 
 	mu   sync.RWMutex
 	keys []*signingKey // published keys, oldest first; the last one signs
@@ -175,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), assertions: newJTISet()}
+	s.dpop = newDPoPState(cfg.DPoPNonce, s.now)
 	if err := s.setClients(); err != nil {
 		return nil, err
 	}

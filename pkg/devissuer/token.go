@@ -101,6 +101,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*TokenResponse, 
 		return nil, badRequest("unsupported_grant_type", "only client_credentials is supported")
 	}
 
+	jkt, oerr := s.checkDPoP(w, r)
+	if oerr != nil {
+		return nil, oerr
+	}
 	cl, oerr := s.authenticate(r, form)
 	if oerr != nil {
 		return nil, oerr
@@ -123,15 +127,22 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*TokenResponse, 
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "no signing key"}
 	}
 	now := s.now()
-	tok, err := k.sign(s.claims(cl.ID, aud, scopes, now))
+	claims := s.claims(cl.ID, aud, scopes, now)
+	tokenType := "Bearer"
+	if jkt != "" {
+		claims["cnf"] = map[string]string{"jkt": jkt} // RFC 9449 §6.1
+		tokenType = TokenTypeDPoP
+	}
+	tok, err := k.sign(claims)
 	if err != nil {
 		s.log.Error("signing a token failed", "error", err)
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "signing failed"}
 	}
-	s.log.Info("issued an access token", "client_id", cl.ID, "audience", aud, "scope", strings.Join(scopes, " "), "kid", k.kid)
+	s.log.Info("issued an access token", "client_id", cl.ID, "audience", aud, "scope", strings.Join(scopes, " "), "kid", k.kid,
+		"auth_method", authMethod(r, form), "token_type", tokenType)
 	return &TokenResponse{
 		AccessToken: tok,
-		TokenType:   "Bearer",
+		TokenType:   tokenType,
 		ExpiresIn:   int64(s.cfg.TokenTTL / time.Second),
 		Scope:       strings.Join(scopes, " "),
 	}, nil
@@ -243,6 +254,17 @@ func (s *Server) authenticate(r *http.Request, form url.Values) (*client, *oauth
 		return nil, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client authentication failed"}
 	}
 	return cl, nil
+}
+
+// authMethod names the client authentication a request used, for the log.
+func authMethod(r *http.Request, form url.Values) string {
+	switch {
+	case hasAssertion(form):
+		return "private_key_jwt"
+	case r.Header.Get("Authorization") != "":
+		return "client_secret_basic"
+	}
+	return "client_secret_post"
 }
 
 // parseBasic decodes HTTP Basic credentials whose parts are form-urlencoded
@@ -371,10 +393,13 @@ type Discovery struct {
 	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms of
 	// private_key_jwt client assertions (RFC 8414 §2).
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
-	SubjectTypesSupported                      []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
-	ScopesSupported                            []string `json:"scopes_supported"`
+	// DPoPSigningAlgValuesSupported are the DPoP proof algorithms the token
+	// endpoint accepts (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported    []string `json:"dpop_signing_alg_values_supported"`
+	ResponseTypesSupported           []string `json:"response_types_supported"`
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+	ScopesSupported                  []string `json:"scopes_supported"`
 }
 
 // Discovery returns the document the discovery endpoint serves. Its
@@ -395,6 +420,7 @@ func (s *Server) Discovery() Discovery {
 		GrantTypesSupported:               []string{GrantType},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		TokenEndpointAuthSigningAlgValuesSupported: slices.Clone(AssertionAlgorithms),
+		DPoPSigningAlgValuesSupported:              s.DPoPAlgorithms(),
 		ResponseTypesSupported:                     []string{}, // no authorization endpoint
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{s.cfg.Algorithm},
