@@ -54,3 +54,13 @@ func TestConnectorRun(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 }
+
+func TestTokenFlags(t *testing.T) {
+	c, _, err := parseFlags([]string{"--source", "x.csv", "--dpop", "--assertion-audience", "https://tenant.example/"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DPoP || c.AssertionAudience != "https://tenant.example/" {
+		t.Fatalf("config %+v", c)
+	}
+}

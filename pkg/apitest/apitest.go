@@ -61,6 +61,9 @@ type Options struct {
 	ClientKeys map[string]ClientKey
 	// TokenTTL of issued tokens; default the issuer's (1h).
 	TokenTTL time.Duration
+	// DPoPNonce makes the issuer demand its nonce in DPoP proofs
+	// (devissuer.Config.DPoPNonce).
+	DPoPNonce bool
 	// Logger for the API and the issuer; default discarded.
 	Logger *slog.Logger
 	// DatabaseURL overrides the SQLite file in t.TempDir() (e.g. a
@@ -129,7 +132,7 @@ func Start(t testing.TB, o Options) *API {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
-	iss, err := devissuer.New(devissuer.Config{Audience: Audience, Clients: o.Clients, TokenTTL: o.TokenTTL, Logger: logger})
+	iss, err := devissuer.New(devissuer.Config{Audience: Audience, Clients: o.Clients, TokenTTL: o.TokenTTL, DPoPNonce: o.DPoPNonce, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,10 @@ type Config struct {
 	// AssertionAudience overrides the aud of private_key_jwt assertions
 	// (TokenConfig.AssertionAudience).
 	AssertionAudience string
+	// DPoP asks for a DPoP-bound token (RFC 9449) and proves the key on
+	// every call: the key is CredentialsDir/dpop-key.pem, or one made for
+	// the run.
+	DPoP bool
 
 	BatchSize      int
 	InFlight       int

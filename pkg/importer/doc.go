@@ -9,8 +9,10 @@
 // twice, and uploads them in batches (Uploader) with an OAuth 2.0
 // client-credentials token (NewTokenSource). The client authenticates with
 // its secret, or with a private key that signs a client assertion per token
-// request (private_key_jwt, RFC 7523; assertion.go). Run ties these
-// together and returns a Summary.
+// request (private_key_jwt, RFC 7523; assertion.go). With Config.DPoP the
+// token is bound to a key of the run (RFC 9449; dpop.go): the token request
+// and every API call carry a proof of it, and a token that is not bound is
+// refused. Run ties these together and returns a Summary.
 //
 // A connector is a description (connector.go) read by one paged-JSON reader
 // (httpSource): the tool's endpoint, authentication, paging, query

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/abc-inc/timesheets/pkg/dpop"
 	"github.com/abc-inc/timesheets/pkg/timesheets"
 	"github.com/abc-inc/timesheets/pkg/tracing"
 )
@@ -110,10 +112,16 @@ func (r *run) run(ctx context.Context) Summary {
 		if err != nil {
 			return Summary{Err: err}
 		}
+		var pop *DPoP
+		if cfg.DPoP {
+			if pop, err = r.dpopKey(); err != nil {
+				return Summary{Err: err}
+			}
+		}
 		tokens, err := NewTokenSource(ctx, TokenConfig{
 			TokenURL: cfg.TokenURL, Issuer: cfg.Issuer, Credentials: creds,
 			Audience: cfg.Audience, AudienceParam: cfg.AudienceParam, Scopes: cfg.Scopes, AssertionAudience: cfg.AssertionAudience,
-			AllowHTTP: cfg.AllowHTTPIssuer, HTTPClient: client, Backoff: &back,
+			AllowHTTP: cfg.AllowHTTPIssuer, HTTPClient: client, Backoff: &back, DPoP: pop,
 		})
 		if err != nil {
 			return Summary{Err: err}
@@ -125,7 +133,7 @@ func (r *run) run(ctx context.Context) Summary {
 		}
 		up = &Uploader{
 			Endpoint: strings.TrimSuffix(cfg.APIURL, "/") + UploadPath,
-			Client:   client, Tokens: tokens, Backoff: back, UserAgent: cfg.UserAgent,
+			Client:   client, Tokens: tokens, Backoff: back, UserAgent: cfg.UserAgent, DPoP: pop,
 		}
 	}
 
@@ -342,6 +350,24 @@ func (r *run) finish(ctx context.Context, s *Summary) {
 		return
 	}
 	r.log.Info("metrics pushed", "pushgateway", r.cfg.PushgatewayURL, "job", r.cfg.PushJob)
+}
+
+// dpopKey is the run's DPoP key: the credentials directory's dpop-key.pem,
+// or a new ES256 key that lives as long as the run (and its tokens).
+func (r *run) dpopKey() (*DPoP, error) {
+	key, found, err := ReadDPoPKey(r.cfg.CredentialsDir, r.cfg.Redact)
+	if err != nil {
+		return nil, err
+	}
+	from := filepath.Join(r.cfg.CredentialsDir, DPoPKeyFile)
+	if !found {
+		if key, err = dpop.NewKey("ES256"); err != nil {
+			return nil, err
+		}
+		from = "generated for this run"
+	}
+	r.log.Info("DPoP: tokens are bound to a key, and every call proves it", "jkt", key.Thumbprint(), "alg", key.Alg(), "key", from)
+	return NewDPoP(key), nil
 }
 
 // redactURL hides user info in a URL-shaped --source for logs.

@@ -44,6 +44,11 @@ type TokenConfig struct {
 	AssertionAudience string
 	// Now is the clock of the client assertions (tests); default time.Now.
 	Now func() time.Time
+	// DPoP, if set, asks for DPoP-bound tokens (RFC 9449 §5): every token
+	// request carries a proof, a use_dpop_nonce refusal is answered once
+	// with the nonce it gave, and a token that is not of type DPoP is
+	// refused (NotBoundError).
+	DPoP *DPoP
 	// AllowHTTP accepts a discovered plain http:// token endpoint that is
 	// not loopback (Config.AllowHTTPIssuer).
 	AllowHTTP bool
@@ -101,6 +106,11 @@ func NewTokenSource(ctx context.Context, c TokenConfig) (*TokenSource, error) {
 		Scopes:         c.Scopes,
 		EndpointParams: params,
 	}
+	if c.DPoP != nil {
+		// Basic only: x/oauth2's probe of the other style would answer a
+		// nonce challenge by itself, and leave the form style cached.
+		secretConfig.AuthStyle = oauth2.AuthStyleInHeader
+	}
 	config := func() (*clientcredentials.Config, error) { return secretConfig, nil }
 	if c.PrivateKey != nil {
 		aud := c.AssertionAudience
@@ -128,16 +138,34 @@ func NewTokenSource(ctx context.Context, c TokenConfig) (*TokenSource, error) {
 		}
 	}
 	s := &TokenSource{delta: c.ExpiryDelta}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.HTTPClient)
-	s.base = fetchFunc(func() (*oauth2.Token, error) {
+	hc := c.HTTPClient
+	if c.DPoP != nil {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc = &http.Client{Transport: &dpopTransport{base: base, d: c.DPoP}, Timeout: hc.Timeout,
+			CheckRedirect: hc.CheckRedirect, Jar: hc.Jar}
+	}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, hc)
+	fetch := func() (*oauth2.Token, error) {
 		s.fetches.Add(1)
 		cc, err := config()
 		if err != nil {
 			return nil, err
 		}
-		t, err := cc.Token(octx)
+		return cc.Token(octx)
+	}
+	s.base = fetchFunc(func() (*oauth2.Token, error) {
+		t, err := fetch()
+		if c.DPoP != nil && isNonceChallenge(err) {
+			t, err = fetch() // once, with the nonce the refusal gave (RFC 9449 §8)
+		}
 		if err != nil {
 			return nil, tokenError(tokenURL, c.Credentials, err)
+		}
+		if c.DPoP != nil && !isDPoPToken(t.TokenType) {
+			return nil, &NotBoundError{TokenURL: tokenURL, TokenType: t.TokenType}
 		}
 		return t, nil
 	})
@@ -178,6 +206,13 @@ func (s *TokenSource) Invalidate(accessToken string) {
 // Fetches counts token requests made so far.
 func (s *TokenSource) Fetches() int64 { return s.fetches.Load() }
 
+// isNonceChallenge reports whether a token request was refused with
+// use_dpop_nonce and a DPoP-Nonce to retry with (RFC 9449 §8).
+func isNonceChallenge(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.ErrorCode == "use_dpop_nonce" && re.Response != nil && re.Response.Header.Get("DPoP-Nonce") != ""
+}
+
 // TokenError is a token request the authorization server refused.
 type TokenError struct {
 	TokenURL    string
@@ -208,6 +243,10 @@ func (e *TokenError) Error() string {
 		}
 	case "access_denied", "invalid_scope", "invalid_target":
 		msg += "; check that the client is authorized for the API (--audience) and its scopes"
+	case "invalid_dpop_proof":
+		msg += "; the server refused the importer's DPoP proof: check that it accepts the key's algorithm (dpop_signing_alg_values_supported) and that the clocks agree"
+	case "use_dpop_nonce":
+		msg += "; the server asked for a DPoP nonce again after the importer sent the one it gave"
 	}
 	return msg
 }

@@ -36,6 +36,10 @@ type Uploader struct {
 	Tokens    Tokens
 	Backoff   Backoff
 	UserAgent string
+	// DPoP signs a proof for every request made with a DPoP-bound token
+	// (token_type DPoP): Authorization: DPoP <token> plus a DPoP header
+	// (RFC 9449 §7). A bearer token goes as Authorization: Bearer.
+	DPoP *DPoP
 }
 
 // ScopeError is a 403: the client's token lacks a scope the route needs.
@@ -135,16 +139,21 @@ func (u *Uploader) Prune(ctx context.Context, req timesheets.PruneRequest, dryRu
 	return &res, nil
 }
 
-// call makes a request with retries (429, 5xx, network errors) and one
-// fresh token after a 401, and hands a 200's body to decode.
+// call makes a request with retries (429, 5xx, network errors), one fresh
+// token after a 401 and one more try after a DPoP nonce challenge, and
+// hands a 200's body to decode.
 func (u *Uploader) call(ctx context.Context, method, endpoint string, body []byte, decode func([]byte) error) error {
-	refreshed := false
+	refreshed, renonced := false, false
 	return u.Backoff.retry(ctx, func() error {
 		for {
-			data, again, err := u.try(ctx, method, endpoint, body, !refreshed)
-			if again {
+			data, again, err := u.try(ctx, method, endpoint, body, !refreshed, !renonced)
+			switch again {
+			case againToken:
 				refreshed = true
 				continue // 401: once more at once, with a new token
+			case againNonce:
+				renonced = true
+				continue // 401 use_dpop_nonce: once more at once, with the nonce
 			}
 			if err != nil {
 				return err
@@ -154,12 +163,22 @@ func (u *Uploader) call(ctx context.Context, method, endpoint string, body []byt
 	})
 }
 
+// What try asks of its caller after a 401.
+type tryAgain int
+
+const (
+	againNo    tryAgain = iota
+	againToken          // a fresh token
+	againNonce          // a proof with the nonce the API gave
+)
+
 // try makes one attempt and returns a 200's body. again asks for an
-// immediate second attempt with a fresh token after a 401.
-func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte, mayRefresh bool) (_ []byte, again bool, _ error) {
+// immediate second attempt with a fresh token, or with the API's DPoP
+// nonce, after a 401.
+func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte, mayRefresh, mayRenonce bool) (_ []byte, _ tryAgain, _ error) {
 	tok, err := u.Tokens.Token()
 	if err != nil {
-		return nil, false, err
+		return nil, againNo, err
 	}
 	var rd io.Reader
 	if body != nil {
@@ -167,7 +186,7 @@ func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte
 	}
 	req, err := http.NewRequestWithContext(ctx, method, endpoint, rd)
 	if err != nil {
-		return nil, false, err
+		return nil, againNo, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -176,7 +195,10 @@ func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte
 	if u.UserAgent != "" {
 		req.Header.Set("User-Agent", u.UserAgent)
 	}
-	tok.SetAuthHeader(req)
+	sentNonce, err := u.authorize(req, tok)
+	if err != nil {
+		return nil, againNo, err
+	}
 	ctx, span := startUploadSpan(ctx, req)
 	defer span.End()
 	resp, err := u.Client.Do(req)
@@ -184,51 +206,95 @@ func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte
 	what := method + " " + endpoint
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, false, cerr
+			return nil, againNo, cerr
 		}
-		return nil, false, &retryable{err: fmt.Errorf("%s: %w", what, err)}
+		return nil, againNo, &retryable{err: fmt.Errorf("%s: %w", what, err)}
 	}
 	defer resp.Body.Close()
+	if u.DPoP != nil {
+		u.DPoP.Remember(endpoint, resp.Header)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, false, cerr
+			return nil, againNo, cerr
 		}
 		// The batch may or may not be stored; sending it again is safe.
-		return nil, false, &retryable{err: fmt.Errorf("%s: reading the answer: %w", what, err)}
+		return nil, againNo, &retryable{err: fmt.Errorf("%s: reading the answer: %w", what, err)}
 	}
 
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		return data, false, nil
+		return data, againNo, nil
 	case code == http.StatusUnauthorized:
-		ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
+		ch := authChallenge(resp, tok)
+		if isDPoPToken(tok.TokenType) && ch["error"] == "use_dpop_nonce" {
+			// A nonce other than the one this proof carried is worth one
+			// more try (RFC 9449 §9); the same one again is not.
+			if n := resp.Header.Get("DPoP-Nonce"); n != "" && n != sentNonce && mayRenonce {
+				return nil, againNonce, nil
+			}
+			return nil, againNo, fmt.Errorf("%s: the API asked for a DPoP nonce (use_dpop_nonce) again after the importer sent the one it gave", what)
+		}
 		if mayRefresh {
 			u.Tokens.Invalidate(tok.AccessToken)
-			return nil, true, nil
+			return nil, againToken, nil
 		}
 		desc := ch["error_description"]
 		if desc == "" {
 			desc = apiMessage(data, resp.Status)
 		}
-		return nil, false, &AuthError{Description: desc}
+		return nil, againNo, &AuthError{Description: desc}
 	case code == http.StatusForbidden:
-		ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
+		ch := authChallenge(resp, tok)
 		desc := ch["error_description"]
 		if desc == "" {
 			desc = apiMessage(data, resp.Status)
 		}
-		return nil, false, &ScopeError{Scope: ch["scope"], Description: desc}
+		return nil, againNo, &ScopeError{Scope: ch["scope"], Description: desc}
 	case retryableStatus(code):
-		return nil, false, &retryable{
+		return nil, againNo, &retryable{
 			err:   fmt.Errorf("%s answered %s: %s", what, resp.Status, apiMessage(data, "")),
 			after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity || code == http.StatusConflict:
-		return nil, false, &BatchError{Status: code, Message: apiMessage(data, resp.Status)}
+		return nil, againNo, &BatchError{Status: code, Message: apiMessage(data, resp.Status)}
 	default:
-		return nil, false, fmt.Errorf("%s answered %s: %s; check --api-url", what, resp.Status, apiMessage(data, ""))
+		return nil, againNo, fmt.Errorf("%s answered %s: %s; check --api-url", what, resp.Status, apiMessage(data, ""))
 	}
+}
+
+// authorize sets the request's Authorization: the token as Bearer, or a
+// DPoP-bound one as DPoP with a fresh proof for this method and URL, the
+// token's hash and the API's latest nonce (RFC 9449 §7.1), which it
+// returns.
+func (u *Uploader) authorize(req *http.Request, tok *oauth2.Token) (nonce string, _ error) {
+	if !isDPoPToken(tok.TokenType) {
+		tok.SetAuthHeader(req)
+		return "", nil
+	}
+	if u.DPoP == nil {
+		return "", errors.New("the access token is DPoP-bound but the importer holds no DPoP key; run with --dpop")
+	}
+	proof, nonce, err := u.DPoP.proof(req.Method, req.URL.String(), tok.AccessToken)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", TokenTypeDPoP+" "+tok.AccessToken)
+	req.Header.Set("DPoP", proof)
+	return nonce, nil
+}
+
+// authChallenge is the API's challenge to the scheme the token was sent
+// with: DPoP's for a DPoP-bound token when there is one, else Bearer's.
+func authChallenge(resp *http.Response, tok *oauth2.Token) map[string]string {
+	if isDPoPToken(tok.TokenType) {
+		if ch, ok := challenge(resp.Header.Values("WWW-Authenticate"), "DPoP"); ok {
+			return ch
+		}
+	}
+	ch, _ := challenge(resp.Header.Values("WWW-Authenticate"), "Bearer")
+	return ch
 }
 
 // apiMessage extracts the human part of an error body.
