@@ -10,6 +10,9 @@
 #   - the importer's source: the kind flag, the tool's credentials Secret mounted
 #     read-only 0400 at --source-credentials-dir with the keys its kind reads,
 #     the older tokenSecret on its own path, the sync flags;
+#   - the importer's client Secret mounted read-only 0400 with the keys of its
+#     method (client-secret, or private-key.pem and key-id for private_key_jwt),
+#     --dpop and --assertion-audience;
 #   - the rendered CRD equals config/crd/bases and the rendered Role's rules equal
 #     config/rbac/role.yaml (the chart's copies of them are written by
 #     make manifests and checked by make verify);
@@ -272,6 +275,48 @@ if render importer-token-file "${importer_base[@]}" --set importer.source.url=ht
 		item importer-token-file source-token | sed 's/^/      /' >&2
 	fi
 fi
+# The client's Secret: client-id and client-secret by default; private_key_jwt mounts its key instead, DPoP is a flag.
+client_dir=/var/run/secrets/timesheets/importer
+if has "$(item importer-configmap credentials)" "mountPath: $client_dir" 'readOnly: true' 'secretName: importer-credentials' \
+	'defaultMode: 0400' '- key: client-id' 'path: client-id' '- key: client-secret' 'path: client-secret' \
+	'!path: private-key.pem' '!path: key-id' &&
+	has "$(cat "$work/importer-configmap.yaml")" '!- --dpop' '!- --assertion-audience=.*'; then
+	pass "importer-configmap: client-id and client-secret mounted read-only 0400 at $client_dir; no --dpop, no --assertion-audience"
+else
+	fail "importer-configmap: the client credentials mount or volume, or a DPoP or assertion flag:"
+	item importer-configmap credentials | sed 's/^/      /' >&2
+fi
+if render importer-key "${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
+	--set importer.credentials.method=private_key_jwt --set importer.credentials.privateKeyKey=tls.key \
+	--set importer.credentials.keyIDKey=kid --set importer.oauth.assertionAudience=https://abc-inc.eu.auth0.com/ \
+	--set importer.dpop=true; then
+	expect importer-key objects
+	expect importer-key restricted
+	expect importer-key importer
+	if has "$(item importer-key credentials)" "mountPath: $client_dir" 'readOnly: true' 'defaultMode: 0400' \
+		'- key: client-id' 'path: client-id' '- key: tls.key' 'path: private-key.pem' '- key: kid' 'path: key-id' \
+		'!path: client-secret' '!- key: client-secret' &&
+		has "$(cat "$work/importer-key.yaml")" '- --dpop' '- --assertion-audience=https://abc-inc.eu.auth0.com/' \
+			"- --credentials-dir=$client_dir"; then
+		pass "importer-key: private_key_jwt mounts client-id, private-key.pem (from key tls.key) and key-id 0400, no client-secret; --dpop, --assertion-audience"
+	else
+		fail "importer-key: the private_key_jwt items, --dpop or --assertion-audience:"
+		item importer-key credentials | sed 's/^/      /' >&2
+	fi
+fi
+if render importer-key-no-kid "${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
+	--set importer.credentials.method=private_key_jwt &&
+	has "$(item importer-key-no-kid credentials)" '- key: private-key.pem' 'path: private-key.pem' '!path: key-id' '!path: client-secret'; then
+	pass "importer-key-no-kid: private_key_jwt without keyIDKey mounts no key-id"
+else
+	fail "importer-key-no-kid: private_key_jwt's default items"
+fi
+if has "$(item all-on credentials)" 'path: private-key.pem' 'path: key-id' '!path: client-secret' &&
+	has "$(cat "$work/all-on.yaml")" '- --dpop' '- --assertion-audience=https://abc-inc.eu.auth0.com/'; then
+	pass "all-on: private_key_jwt with a key-id, --dpop, --assertion-audience"
+else
+	fail "all-on: the private_key_jwt items, --dpop or --assertion-audience"
+fi
 if has "$(item all-on source-credentials)" "mountPath: $creds_dir" 'defaultMode: 0400' 'path: token' '!path: account-id' &&
 	has "$(cat "$work/all-on.yaml")" '- --source-kind=http-json' "- --source-credentials-dir=$creds_dir" \
 		'- --items-path=results' '- --next-path=links.next' '- --prune' '- --window=35d' '- --overlap=15m'; then
@@ -360,6 +405,8 @@ notes all-on "svc/timesheets-metrics 9090:9090" -f "$chart/ci/all-on-values.yaml
 notes all-on "kubectl create secret generic contractor-tool-credentials -n timesheets --from-file=token=./source-token" \
 	-f "$chart/ci/all-on-values.yaml"
 notes all-on "deletes this client's entries in that window" -f "$chart/ci/all-on-values.yaml"
+notes all-on "--from-file=private-key.pem=./private-key.pem --from-literal=key-id=KEY_ID" -f "$chart/ci/all-on-values.yaml"
+notes all-on "Its tokens are DPoP-bound" -f "$chart/ci/all-on-values.yaml"
 notes harvest "--from-literal=account-id=ACCOUNT_ID" "${importer_base[@]}" \
 	--set importer.source.url=https://api.harvestapp.com/v2 --set importer.source.credentials.existingSecret=harvest
 notes token-file "the older way" "${importer_base[@]}" --set importer.source.url=https://tool.example/entries \
@@ -419,6 +466,14 @@ refuse "importer interval not a number" "at '/monitoring/prometheusRule/importer
 refuse "unknown monitoring key" "additional properties 'serviceMonitor' not allowed" --set monitoring.serviceMonitor.enabled=true
 refuse "credentials templated from values" "additional properties 'clientSecret' not allowed" \
 	--set importer.credentials.clientSecret=hunter2
+refuse "private key templated from values" "additional properties 'privateKey' not allowed" \
+	--set importer.credentials.privateKey=hunter2
+refuse "importer credentials method not an enum value" "at '/importer/credentials/method'" --set importer.credentials.method=mtls
+refuse "private_key_jwt without credentials Secret" 'client-id, private-key.pem and optionally key-id' --set importer.enabled=true \
+	--set importer.credentials.method=private_key_jwt
+refuse "assertion audience with a client secret" 'importer.oauth.assertionAudience is the aud of a private_key_jwt client assertion' \
+	"${importer_base[@]}" --set importer.source.url=https://tool.example/entries --set importer.oauth.assertionAudience=https://x.example/
+refuse "dpop not a boolean" "at '/importer/dpop'" --set importer.dpop=yes
 refuse "source token templated from values" "additional properties 'token' not allowed" \
 	--set importer.source.credentials.token=hunter2
 harvest=("${importer_base[@]}" --set importer.source.url=https://api.harvestapp.com/v2)
@@ -498,7 +553,7 @@ else
 	mkdir -p "$work/server"
 	go build -o "$work/server/server" ./hack/chartserver
 	server_files=()
-	for f in defaults all-on importer-configmap importer-harvest importer-token-file postgres kustomize; do
+	for f in defaults all-on importer-configmap importer-harvest importer-token-file importer-key postgres kustomize; do
 		[[ -f $work/$f.yaml ]] && server_files+=("$work/$f.yaml")
 	done
 	if "$work/server/server" -assets "$assets" -crds config/crd/bases -helm "$HELM" -chart "$chart" \

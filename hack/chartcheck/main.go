@@ -444,8 +444,12 @@ func checkImporter(objs []obj) []string {
 		for _, it := range list(v, "secret", "items") {
 			paths[str(it, "path")] = true
 		}
-		if len(paths) > 0 && (!paths["client-id"] || !paths["client-secret"]) {
-			bad("credentials volume lacks client-id or client-secret")
+		// client-id, and client-secret or (private_key_jwt) private-key.pem, not both.
+		if len(paths) > 0 && (!paths["client-id"] || paths["client-secret"] == paths["private-key.pem"]) {
+			bad("credentials volume lacks client-id, or has not exactly one of client-secret and private-key.pem")
+		}
+		if paths["key-id"] && !paths["private-key.pem"] {
+			bad("credentials volume has key-id without private-key.pem")
 		}
 	}
 	if !found {

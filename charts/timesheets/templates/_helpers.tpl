@@ -178,7 +178,13 @@ Included by the Deployment, so every render runs it.
 {{- end }}
 {{- if .Values.importer.enabled }}
 {{- if not .Values.importer.credentials.existingSecret }}
-{{- fail "importer.enabled: set importer.credentials.existingSecret to the Secret holding the importer's client-id and client-secret (kubectl create secret generic NAME --from-literal=client-id=... --from-literal=client-secret=...). The chart never templates credentials from values." }}
+{{- if eq .Values.importer.credentials.method "private_key_jwt" }}
+{{- fail "importer.enabled: set importer.credentials.existingSecret to the Secret holding the importer's client-id, private-key.pem and optionally key-id (kubectl create secret generic NAME --from-literal=client-id=... --from-file=private-key.pem=./key.pem --from-literal=key-id=...). The chart never templates credentials from values." }}
+{{- end }}
+{{- fail "importer.enabled: set importer.credentials.existingSecret to the Secret holding the importer's client-id and client-secret (kubectl create secret generic NAME --from-literal=client-id=... --from-literal=client-secret=...), or with importer.credentials.method=private_key_jwt its client-id, private-key.pem and optionally key-id. The chart never templates credentials from values." }}
+{{- end }}
+{{- if and .Values.importer.oauth.assertionAudience (ne .Values.importer.credentials.method "private_key_jwt") }}
+{{- fail (printf "importer.oauth.assertionAudience is the aud of a private_key_jwt client assertion, but importer.credentials.method is %s: set importer.credentials.method=private_key_jwt, or drop assertionAudience." .Values.importer.credentials.method) }}
 {{- end }}
 {{- if not (or .Values.importer.oauth.tokenURL .Values.importer.oauth.issuer) }}
 {{- fail "importer.enabled: set importer.oauth.tokenURL (e.g. https://TENANT.auth0.com/oauth/token) or importer.oauth.issuer (found by OIDC discovery)." }}
