@@ -114,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (importer.Config, slog.Level, e
 	fs.Var(&scopes, "scope", "scopes to request, space-separated or repeated (default: none requested; the server grants the client's)")
 	fs.StringVar(&c.CredentialsDir, "credentials-dir", importer.DefaultCredentialsDir, "directory with the files client-id and client-secret, or for private_key_jwt client-id, private-key.pem (RSA or P-256, PEM) and optionally key-id (the mounted Secret)")
 	fs.BoolVar(&c.DPoP, "dpop", false, "ask for a DPoP-bound token (RFC 9449) and send every API call with Authorization: DPoP and a proof of the key; the key is dpop-key.pem in --credentials-dir, else one made for the run; a token that is not DPoP-bound is refused")
+	fs.StringVar(&c.DPoPAlg, "dpop-alg", "", "--dpop: the algorithm of the key made for the run, one the authorization server and the API's policy both take: "+strings.Join(importer.DPoPAlgorithms, ", ")+" (default "+importer.DefaultDPoPAlg+")")
 	fs.StringVar(&c.AssertionAudience, "assertion-audience", "", "private_key_jwt: the aud of the client assertion (default: --issuer, else --token-url); e.g. https://TENANT.auth0.com/ for Auth0 given --token-url")
 
 	fs.IntVar(&c.BatchSize, "batch-size", importer.DefaultBatchSize, "entries per upload (at most 5000)")

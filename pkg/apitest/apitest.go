@@ -69,6 +69,9 @@ type Options struct {
 	// DatabaseURL overrides the SQLite file in t.TempDir() (e.g. a
 	// PostgreSQL URL).
 	DatabaseURL string
+	// EditPolicy, if set, changes the sample policy before it is enforced
+	// (e.g. its dpop mode).
+	EditPolicy func(*v1alpha1.ScopePolicySpec)
 }
 
 // API is a running API with its authorization server.
@@ -157,7 +160,11 @@ func Start(t testing.TB, o Options) *API {
 	t.Cleanup(func() { st.Close() })
 	a.Store = st
 
-	snap, err := policy.Compile("apitest", 1, Policy(iss.Issuer()))
+	spec := Policy(iss.Issuer())
+	if o.EditPolicy != nil {
+		o.EditPolicy(&spec)
+	}
+	snap, err := policy.Compile("apitest", 1, spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,8 +55,11 @@ type Config struct {
 	AssertionAudience string
 	// DPoP asks for a DPoP-bound token (RFC 9449) and proves the key on
 	// every call: the key is CredentialsDir/dpop-key.pem, or one made for
-	// the run.
+	// the run with DPoPAlg.
 	DPoP bool
+	// DPoPAlg is the algorithm of the run's DPoP key (DefaultDPoPAlg when
+	// empty): one the authorization server and the API both take.
+	DPoPAlg string
 
 	BatchSize      int
 	InFlight       int
@@ -203,6 +207,9 @@ func (c Config) validate() error {
 		bad("--prune needs a window: give --from and --to (days such as 2026-01-01), or --window (such as 35d)")
 	case c.Prune && c.Full:
 		bad("--prune reads its whole window anyway; leave out --full")
+	}
+	if c.DPoPAlg != "" && !slices.Contains(DPoPAlgorithms, c.DPoPAlg) {
+		bad("--dpop-alg %q: use one of %s", c.DPoPAlg, strings.Join(DPoPAlgorithms, ", "))
 	}
 	if c.PushgatewayURL != "" {
 		if err := checkURL("--pushgateway-url", c.PushgatewayURL, true); err != nil {

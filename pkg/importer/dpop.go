@@ -23,6 +23,13 @@ const DPoPKeyFile = "dpop-key.pem"
 // TokenTypeDPoP is the token_type of a DPoP-bound access token (RFC 9449 §5).
 const TokenTypeDPoP = "DPoP"
 
+// DefaultDPoPAlg is the algorithm of a DPoP key made for the run: ES256,
+// which every DPoP server takes (Auth0 among them).
+const DefaultDPoPAlg = "ES256"
+
+// DPoPAlgorithms are the algorithms a run's DPoP key may have (--dpop-alg).
+var DPoPAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"}
+
 // DPoP holds a run's proof-of-possession key (RFC 9449) and the latest
 // nonce each server gave it (RFC 9449 §8): the token endpoint and the API
 // are two servers with nonces of their own. It is safe for concurrent use.
@@ -160,6 +167,20 @@ func (e *NotBoundError) Error() string {
 	}
 	return fmt.Sprintf("the authorization server (%s) answered the DPoP token request with a token of type %q, not %q: the token is not bound to the importer's key, "+
 		"and the importer does not send it; let the authorization server issue DPoP-bound tokens to this client, or run without --dpop", e.TokenURL, tt, TokenTypeDPoP)
+}
+
+// DPoPAlgError is the API refusing the run's proofs for their algorithm:
+// its DPoP challenge lists the algorithms it takes (RFC 9449 §7.1), and the
+// key's is not among them.
+type DPoPAlgError struct {
+	Alg  string   // the key's
+	Algs []string // the API's
+}
+
+func (e *DPoPAlgError) Error() string {
+	return fmt.Sprintf("the API takes DPoP proofs signed with %s (its challenge's algs), not %s, the algorithm of the importer's key: "+
+		"add %s to the ScopePolicy's algorithms, or run with --dpop-alg set to one the API takes (or a dpop-key.pem of that kind)",
+		strings.Join(e.Algs, " "), e.Alg, e.Alg)
 }
 
 // isDPoPToken reports whether a token response's token_type is DPoP

@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/apitest"
 	"github.com/abc-inc/timesheets/pkg/dpop"
 	"github.com/abc-inc/timesheets/pkg/importer"
@@ -24,14 +25,13 @@ import (
 )
 
 // dpopGate stands in front of the API and checks the importer's side of
-// RFC 9449 §7 on every call: Authorization: DPoP <token>, exactly one DPoP
-// header, a proof dpop.Verify accepts for the request's method and URI
-// (without query), with ath the token's hash and the key the token's
-// cnf.jkt (Proof.Bind), and a jti never seen before. With nonce set it
-// demands that nonce first (401 use_dpop_nonce, RFC 9449 §9). It forwards
-// each good call to the API as Bearer, which is all the API knew of when
-// this was written; once the API checks DPoP itself, the gate can forward
-// the call as it came.
+// RFC 9449 §7 on every call, apart from the API's own checks: Authorization:
+// DPoP <token>, exactly one DPoP header, a proof dpop.Verify accepts for
+// the request's method and URI (without query), with ath the token's hash
+// and the key the token's cnf.jkt (Proof.Bind), and a jti never seen
+// before. With nonce set it demands that nonce first (401 use_dpop_nonce,
+// RFC 9449 §9). It forwards each good call as it came, with the gate's Host
+// (the URI the proof names), so the API checks the proof too.
 type dpopGate struct {
 	URL   string
 	nonce string
@@ -51,7 +51,7 @@ func newDPoPGate(t *testing.T, api *apitest.API, nonce string) *dpopGate {
 	target, _ := url.Parse(api.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, refusal := g.check(r)
+		_, refusal := g.check(r)
 		if refusal == "use_dpop_nonce" {
 			w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
 			w.Header().Set("DPoP-Nonce", g.nonce)
@@ -63,8 +63,6 @@ func newDPoPGate(t *testing.T, api *apitest.API, nonce string) *dpopGate {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		r.Header.Set("Authorization", "Bearer "+tok)
-		r.Header.Del("DPoP")
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
@@ -129,7 +127,7 @@ func TestDPoP(t *testing.T) {
 	path := writeFile(t, filepath.Join(t.TempDir(), "e.csv"), csvOf(genRows(50, "")))
 
 	t.Run("a bound token, every call with a proof", func(t *testing.T) {
-		api := apitest.Start(t, apitest.Options{})
+		api := apitest.Start(t, apitest.Options{EditPolicy: withES256})
 		gate := newDPoPGate(t, api, "")
 		logs := &syncbuf.Buffer{}
 		cfg := config(t, api, path, logs)
@@ -145,7 +143,7 @@ func TestDPoP(t *testing.T) {
 	})
 
 	t.Run("with private_key_jwt and a key from the credentials dir", func(t *testing.T) {
-		api := apitest.Start(t, apitest.Options{})
+		api := apitest.Start(t, apitest.Options{EditPolicy: withES256})
 		gate := newDPoPGate(t, api, "")
 		cfg := config(t, api, path, &syncbuf.Buffer{})
 		cfg.APIURL, cfg.DPoP = gate.URL, true
@@ -163,7 +161,7 @@ func TestDPoP(t *testing.T) {
 	})
 
 	t.Run("use_dpop_nonce from the API: once more with its nonce", func(t *testing.T) {
-		api := apitest.Start(t, apitest.Options{})
+		api := apitest.Start(t, apitest.Options{EditPolicy: withES256})
 		gate := newDPoPGate(t, api, "api-nonce-1")
 		cfg := config(t, api, path, &syncbuf.Buffer{})
 		cfg.APIURL, cfg.DPoP, cfg.BatchSize, cfg.InFlight = gate.URL, true, 10, 1
@@ -179,7 +177,7 @@ func TestDPoP(t *testing.T) {
 	})
 
 	t.Run("use_dpop_nonce from the token endpoint: once more with its nonce", func(t *testing.T) {
-		api := apitest.Start(t, apitest.Options{DPoPNonce: true})
+		api := apitest.Start(t, apitest.Options{DPoPNonce: true, EditPolicy: withES256})
 		gate := newDPoPGate(t, api, "")
 		cfg := config(t, api, path, &syncbuf.Buffer{})
 		cfg.APIURL, cfg.DPoP = gate.URL, true
@@ -203,8 +201,44 @@ func TestDPoP(t *testing.T) {
 		}
 	})
 
+	t.Run("the API requires DPoP and its nonce", func(t *testing.T) {
+		api := apitest.Start(t, apitest.Options{EditPolicy: func(s *v1alpha1.ScopePolicySpec) {
+			withES256(s)
+			s.DPoP = v1alpha1.DPoPRequired
+			s.DPoPProofs = &v1alpha1.DPoPProofs{RequireNonce: true}
+		}})
+		logs := &syncbuf.Buffer{}
+		cfg := config(t, api, path, logs)
+		cfg.DPoP, cfg.BatchSize, cfg.InFlight = true, 10, 1
+		before := api.UploadRequests()
+		s := run(t, cfg)
+		wantSummary(t, s, 50, 50, 0, 0, 0)
+		if n := api.UploadRequests() - before; n != 6 {
+			t.Fatalf("%d upload requests; want 6: one answered use_dpop_nonce, then five with the nonce", n)
+		}
+
+		// A bearer token is refused there.
+		cfg = config(t, api, path, &syncbuf.Buffer{})
+		if s := run(t, cfg); s.ExitCode() != importer.ExitFailed || s.Created != 0 {
+			t.Fatalf("a bearer run against a DPoP-only API: exit %d, %q", s.ExitCode(), s.Line())
+		}
+	})
+
+	t.Run("the API takes RS256 proofs only", func(t *testing.T) {
+		api := apitest.Start(t, apitest.Options{}) // the sample policy: RS256
+		cfg := config(t, api, path, &syncbuf.Buffer{})
+		cfg.DPoP = true
+		s := run(t, cfg)
+		var ae *importer.DPoPAlgError
+		if !errors.As(s.Err, &ae) || ae.Alg != "ES256" || !strings.Contains(s.Err.Error(), "add ES256 to the ScopePolicy's algorithms") || s.ExitCode() != importer.ExitFailed {
+			t.Fatalf("err %v, exit %d; want a DPoPAlgError saying what to fix", s.Err, s.ExitCode())
+		}
+		cfg.DPoPAlg = "RS256"
+		wantSummary(t, run(t, cfg), 50, 50, 0, 0, 0)
+	})
+
 	t.Run("a bearer token is refused", func(t *testing.T) {
-		api := apitest.Start(t, apitest.Options{})
+		api := apitest.Start(t, apitest.Options{EditPolicy: withES256})
 		bearer := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"access_token":"`+api.Token(t, apitest.ImporterClient)+`","token_type":"Bearer","expires_in":3600}`)
@@ -222,7 +256,7 @@ func TestDPoP(t *testing.T) {
 	})
 
 	t.Run("without --dpop, Bearer as before", func(t *testing.T) {
-		api := apitest.Start(t, apitest.Options{})
+		api := apitest.Start(t, apitest.Options{EditPolicy: withES256})
 		gate := newDPoPGate(t, api, "")
 		cfg := config(t, api, path, &syncbuf.Buffer{})
 		cfg.APIURL = gate.URL
@@ -240,4 +274,18 @@ func pkcs8PEM(t *testing.T, k *dpop.Key) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// withES256 lets the API take ES256, the importer's DPoP proofs, besides
+// the sample policy's RS256.
+func withES256(s *v1alpha1.ScopePolicySpec) { s.Algorithms = []v1alpha1.Algorithm{"RS256", "ES256"} }
+
+// ecPEM is a new P-256 key in PKCS#8 PEM.
+func ecPEM(t *testing.T) string {
+	t.Helper()
+	k, err := dpop.NewKey("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkcs8PEM(t, k)
 }

@@ -335,6 +335,11 @@ func TestConfigErrors(t *testing.T) {
 		"plain http source":  func(c *importer.Config) { c.Source = "http://tool.example.com/entries" },
 		"audience param":     func(c *importer.Config) { c.AudienceParam = "aud" },
 		"user type":          func(c *importer.Config) { c.UserType = "Robot" },
+		"dpop alg":           func(c *importer.Config) { c.DPoP, c.DPoPAlg = true, "HS256" },
+		"dpop alg of another key": func(c *importer.Config) {
+			c.DPoP, c.DPoPAlg = true, "RS256"
+			writeFile(t, filepath.Join(c.CredentialsDir, importer.DPoPKeyFile), ecPEM(t))
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := config(t, api, path, &syncbuf.Buffer{})

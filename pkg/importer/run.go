@@ -353,18 +353,26 @@ func (r *run) finish(ctx context.Context, s *Summary) {
 }
 
 // dpopKey is the run's DPoP key: the credentials directory's dpop-key.pem,
-// or a new ES256 key that lives as long as the run (and its tokens).
+// or a new key (--dpop-alg, default ES256) that lives as long as the run
+// (and its tokens).
 func (r *run) dpopKey() (*DPoP, error) {
 	key, found, err := ReadDPoPKey(r.cfg.CredentialsDir, r.cfg.Redact)
 	if err != nil {
 		return nil, err
 	}
 	from := filepath.Join(r.cfg.CredentialsDir, DPoPKeyFile)
-	if !found {
-		if key, err = dpop.NewKey("ES256"); err != nil {
+	alg := r.cfg.DPoPAlg
+	switch {
+	case !found:
+		if alg == "" {
+			alg = DefaultDPoPAlg
+		}
+		if key, err = dpop.NewKey(alg); err != nil {
 			return nil, err
 		}
 		from = "generated for this run"
+	case alg != "" && key.Alg() != alg:
+		return nil, ConfigError{fmt.Errorf("--dpop-alg %s, but %s is a key for %s; drop one", alg, from, key.Alg())}
 	}
 	r.log.Info("DPoP: tokens are bound to a key, and every call proves it", "jkt", key.Thumbprint(), "alg", key.Alg(), "key", from)
 	return NewDPoP(key), nil

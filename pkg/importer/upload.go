@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -228,6 +229,11 @@ func (u *Uploader) try(ctx context.Context, method, endpoint string, body []byte
 		return data, againNo, nil
 	case code == http.StatusUnauthorized:
 		ch := authChallenge(resp, tok)
+		if isDPoPToken(tok.TokenType) && ch["error"] == "invalid_dpop_proof" && ch["algs"] != "" && u.DPoP != nil {
+			if algs := strings.Fields(ch["algs"]); !slices.Contains(algs, u.DPoP.Key.Alg()) {
+				return nil, againNo, &DPoPAlgError{Alg: u.DPoP.Key.Alg(), Algs: algs}
+			}
+		}
 		if isDPoPToken(tok.TokenType) && ch["error"] == "use_dpop_nonce" {
 			// A nonce other than the one this proof carried is worth one
 			// more try (RFC 9449 §9); the same one again is not.
