@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 )
@@ -29,11 +30,20 @@ func startDevIssuer(ctx context.Context, c config, logger *slog.Logger) (*policy
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev issuer: %w", err)
 	}
-	snap, err := policy.Compile("dev", 1, policy.Sample(srv.Issuer(), devAudience))
+	snap, err := policy.Compile("dev", 1, devPolicy(srv.Issuer()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev policy: %w", err)
 	}
 	logger.Warn("--dev: running a local development authorization server; never use it in production",
 		"issuer", srv.Issuer(), "token_url", srv.TokenURL(), "user_token_url", srv.UserTokenURL(), "credentials", c.devCredentials)
 	return snap, srv, nil
+}
+
+// devPolicy is the policy of --dev: the sample, taking ES256 as well as
+// RS256, since the policy's algorithms are its DPoP proofs' too and ES256
+// is the algorithm of the importer's --dpop proofs and of hack/dpop-proof's.
+func devPolicy(issuer string) v1alpha1.ScopePolicySpec {
+	spec := policy.Sample(issuer, devAudience)
+	spec.Algorithms = []v1alpha1.Algorithm{"RS256", "ES256"}
+	return spec
 }
