@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	authv1 "github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/devissuer"
 	"github.com/abc-inc/timesheets/pkg/policy"
 	"github.com/abc-inc/timesheets/pkg/syncbuf"
@@ -60,7 +61,14 @@ func TestInstallOnAPIServer(t *testing.T) {
 	// The authorization server, on loopback, knows the importer (batch:upload
 	// only) and an admin client holding every scope.
 	importerClient := devissuer.Client{ID: "importer", Secret: mustSecret(t), Scopes: []string{"batch:upload"}}
-	iss, err := devissuer.New(devissuer.Config{Audience: audience, Clients: []devissuer.Client{importerClient},
+	// The same importer with private_key_jwt: the issuer holds only its public key.
+	keyPriv, keyID, err := devissuer.NewClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyClient := devissuer.Client{ID: "importer-key", Scopes: []string{"batch:upload"},
+		Keys: []devissuer.ClientKey{{KID: keyID, Public: keyPriv.Public()}}}
+	iss, err := devissuer.New(devissuer.Config{Audience: audience, Clients: []devissuer.Client{importerClient, keyClient},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +205,43 @@ func TestInstallOnAPIServer(t *testing.T) {
 		t.Errorf("after the re-grant: duplicates %d; want %d", d, rows)
 	}
 	phase("policy changes: scope taken away (run fails, 403 counted) and given back (run succeeds)")
+
+	// private_key_jwt and DPoP, with the chart's Secret layout: a Secret of
+	// client-id, private-key.pem and key-id; a policy that takes only
+	// DPoP-bound tokens, with ES256 proofs; the release upgraded to both.
+	keyDir := filepath.Join(dir, "key-client")
+	if err := devissuer.WriteKeyCredentials(keyDir, keyClient.ID, keyPriv, keyID); err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(keyDir, devissuer.PrivateKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, ctx, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "importer-key-credentials"},
+		Data: map[string][]byte{"client-id": []byte(keyClient.ID), "private-key.pem": keyPEM, "key-id": []byte(keyID)}})
+	dpopSpec := *spec.DeepCopy()
+	dpopSpec.Algorithms = []authv1.Algorithm{"RS256", "ES256"}
+	dpopSpec.DPoP = authv1.DPoPRequired
+	gen = applyPolicy(t, ctx, admin, ns, policyName, dpopSpec)
+	waitPolicyReady(t, ctx, admin, ns, policyName, gen, 30*time.Second)
+	if out = run(1); !strings.Contains(out, "401") { // the secret client's bearer token is refused now
+		t.Errorf("the bearer run under a DPoP-only policy does not say 401:\n%s", out)
+	}
+	helm(t, adminKubeconfig, "upgrade", release, filepath.Join(repoRoot(t), "charts", "timesheets"), "-n", ns, "--reuse-values",
+		"--set", "importer.credentials.existingSecret=importer-key-credentials", "--set", "importer.credentials.method=private_key_jwt",
+		"--set", "importer.credentials.keyIDKey=key-id", "--set", "importer.dpop=true", "--set", "importer.source.name=contractor-tool-key")
+	keyCron := cronJob(t, ctx, admin, ns)
+	keyOut := runImporter(t, ctx, importerBin, keyCron, admin, dir, 0)
+	outputs.WriteString(keyOut)
+	if got := summaryField(t, keyOut, "created"); got != rows {
+		t.Errorf("the private_key_jwt and DPoP run created %d; want %d\n%s", got, rows, keyOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(keyPEM)), "\n")[1:] {
+		if !strings.HasPrefix(line, "-----") && strings.Contains(apiProc.log.String()+outputs.String(), line) {
+			t.Fatal("the private key appears in a process's output")
+		}
+	}
+	phase("private_key_jwt and DPoP: the chart's key Secret layout, a DPoP-only policy; the bearer run refused, the bound one stores every entry")
 
 	// No output of either binary repeats a credential; the API never hit a
 	// forbidden call with the chart's RBAC.
