@@ -50,6 +50,11 @@ type member struct {
 	// writing its result to res[0] instead of running fn.
 	entry *timesheets.Entry
 	res   []timesheets.CreateResult
+	// uentry and ures are set for an Upsert of one entry (not all or
+	// nothing), which the group may upsert with the other such members in
+	// one call (see mergeUpserts).
+	uentry *timesheets.Entry
+	ures   []timesheets.UpsertResult
 
 	state atomic.Int32
 	err   error
@@ -87,6 +92,9 @@ type combiner struct {
 	// fn of a Create runs): mergeCreates calls it once for the group's
 	// one-entry Creates. Nil: every member runs its own fn.
 	createMany func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.CreateResult) error
+	// upsertMany is the engine's Upsert in a transaction, for
+	// mergeUpserts. Nil: every member runs its own fn.
+	upsertMany func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.UpsertResult) error
 
 	mu    sync.Mutex
 	busy  bool // a leader is running a group
@@ -230,6 +238,9 @@ func (c *combiner) run(g []*member) {
 		}
 	} else {
 		rest, err := c.mergeCreates(ctx, tx, live)
+		if err == nil {
+			rest, err = c.mergeUpserts(ctx, tx, rest)
+		}
 		if err != nil {
 			tx.rollback()
 			fail(err)
@@ -314,6 +325,52 @@ func (c *combiner) mergeCreates(ctx context.Context, tx groupTx, g []*member) (r
 		if res[i].Conflict {
 			m.err = timesheets.ErrConflict
 		}
+	}
+	c.stats.merged.Add(uint64(len(merged)))
+	return rest, nil
+}
+
+// mergeUpserts is mergeCreates for the one-entry Upserts of a group: one
+// call of upsertMany for all of them, in arrival order (a later entry of
+// the same key applies to the earlier one's result, as if their calls ran
+// one after the other), each member getting its entry's result. If
+// upsertMany fails, they run one by one, so a bad entry fails only its own
+// call.
+func (c *combiner) mergeUpserts(ctx context.Context, tx groupTx, g []*member) (rest []*member, err error) {
+	var merged []*member
+	for _, m := range g {
+		if m.uentry != nil && c.upsertMany != nil {
+			merged = append(merged, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	if len(merged) < 2 {
+		return g, nil
+	}
+	entries := make([]timesheets.Entry, len(merged))
+	for i, m := range merged {
+		entries[i] = *m.uentry
+	}
+	res := make([]timesheets.UpsertResult, len(merged))
+	if err := tx.exec(ctx, "SAVEPOINT merged"); err != nil {
+		return nil, err
+	}
+	if err := c.upsertMany(ctx, tx, entries, res); err != nil {
+		c.stats.unmerged.Add(1)
+		if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT merged"); err != nil {
+			return nil, err
+		}
+		if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
+	if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
+		return nil, err
+	}
+	for i, m := range merged {
+		m.ures[0] = res[i]
 	}
 	c.stats.merged.Add(uint64(len(merged)))
 	return rest, nil

@@ -88,6 +88,11 @@ func openPostgres(ctx context.Context, url string, o Options) (*pgStore, error) 
 	s.writes = &combiner{begin: s.begin, mapErr: pgError, opTimeout: o.OperationTimeout,
 		createMany: func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.CreateResult) error {
 			return pgCreate(ctx, tx.(pgTx).Tx, entries, res)
+		},
+		upsertMany: func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.UpsertResult) error {
+			r, err := upsert(ctx, pgEntryTx{tx.(pgTx).Tx}, entries, false, time.Now().UTC())
+			copy(res, r)
+			return err
 		}}
 	return s, nil
 }
@@ -443,10 +448,16 @@ func (s *pgStore) Upsert(ctx context.Context, entries []timesheets.Entry, allOrN
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	err = s.writes.do(ctx, "upsert", len(entries), true, func(ctx context.Context, tx groupTx) (err error) {
-		res, err = upsert(ctx, pgEntryTx{tx.(pgTx).Tx}, entries, allOrNothing, time.Now().UTC())
+	res = make([]timesheets.UpsertResult, len(entries))
+	m := &member{ctx: ctx, op: "upsert", entries: len(entries), create: true, fn: func(ctx context.Context, tx groupTx) error {
+		r, err := upsert(ctx, pgEntryTx{tx.(pgTx).Tx}, entries, allOrNothing, time.Now().UTC())
+		copy(res, r)
 		return err
-	})
+	}}
+	if len(entries) == 1 && !allOrNothing {
+		m.uentry, m.ures = &entries[0], res // mergeable with the group's others
+	}
+	err = s.writes.run1(m)
 	return res, err
 }
 

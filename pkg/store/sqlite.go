@@ -92,6 +92,11 @@ func openSQLite(ctx context.Context, path, query string, o Options) (_ *sqliteSt
 		createMany: func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.CreateResult) error {
 			return s.create(ctx, tx.(sqliteTx).Tx, entries, res)
 		},
+		upsertMany: func(ctx context.Context, tx groupTx, entries []timesheets.Entry, res []timesheets.UpsertResult) error {
+			r, err := upsert(ctx, s.entryTx(tx), entries, false, time.Now().UTC())
+			copy(res, r)
+			return err
+		},
 	}
 	defer func() {
 		if err != nil {
@@ -379,10 +384,16 @@ func (s *sqliteStore) Upsert(ctx context.Context, entries []timesheets.Entry, al
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	err = s.writes.do(ctx, "upsert", len(entries), true, func(ctx context.Context, tx groupTx) (err error) {
-		res, err = upsert(ctx, s.entryTx(tx), entries, allOrNothing, time.Now().UTC())
+	res = make([]timesheets.UpsertResult, len(entries))
+	m := &member{ctx: ctx, op: "upsert", entries: len(entries), create: true, fn: func(ctx context.Context, tx groupTx) error {
+		r, err := upsert(ctx, s.entryTx(tx), entries, allOrNothing, time.Now().UTC())
+		copy(res, r)
 		return err
-	})
+	}}
+	if len(entries) == 1 && !allOrNothing {
+		m.uentry, m.ures = &entries[0], res // mergeable with the group's others
+	}
+	err = s.writes.run1(m)
 	return res, err
 }
 

@@ -391,3 +391,62 @@ func testCheckpoint(t *testing.T, h *harness) {
 	require.NotNil(t, c.SourceUpdatedAt)
 	assert.Equal(t, testTime.Add(7*time.Minute), *c.SourceUpdatedAt, "only the owner's entries of that source count")
 }
+
+func init() {
+	conformance = append(conformance, struct {
+		name string
+		run  func(t *testing.T, h *harness)
+	}{"GroupCommitMergedUpserts", testGroupCommitMergedUpserts})
+}
+
+// testGroupCommitMergedUpserts: one-entry Upserts queued together (the
+// seed's one-entry uploads) are upserted in one call, each getting what it
+// would have alone, in arrival order.
+func testGroupCommitMergedUpserts(t *testing.T, h *harness) {
+	mustCreate(t, h.st, owned(ext(dayEntry(1), "mrg", "theirs"), otherOwner))
+	stored := mustUpsert(t, h.st, synced(2, "mrg", "stored", 1))
+	edit := synced(2, "mrg", "stored", 2)
+	edit.Hours = 7
+	same1, same2 := synced(3, "mrg", "same", 1), synced(3, "mrg", "same", 2)
+	same2.Hours = 2
+	entries := []timesheets.Entry{
+		synced(4, "mrg", "new", 1), // 0: created
+		edit,                       // 1: updated
+		same1, same2,               // 2, 3: created, then updated by the later call
+		ext(dayEntry(5), "mrg", "theirs"), // 4: another owner's key
+	}
+
+	paused, resume := holdFirstGroup(t, h.st)
+	blocker := make(chan error, 1)
+	go func() {
+		_, err := h.st.Create(ctxT(t), []timesheets.Entry{ext(dayEntry(6), "mrg", "blocker")})
+		blocker <- err
+	}()
+	<-paused
+	out := make([][]timesheets.UpsertResult, len(entries))
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	c := writesOf(t, h.st)
+	before, _ := Stats(h.st)
+	for k, e := range entries {
+		wg.Go(func() { out[k], errs[k] = h.st.Upsert(ctxT(t), []timesheets.Entry{e}, false) })
+		waitFor(t, 10*time.Second, "call queued", func() bool { return c.queued() == k+1 })
+	}
+	resume()
+	wg.Wait()
+	require.NoError(t, <-blocker)
+	after, _ := Stats(h.st)
+	assert.Equal(t, uint64(len(entries)), after.Merged-before.Merged, "every one-entry Upsert in one call")
+	for k := range entries {
+		require.NoError(t, errs[k], "upsert %d", k)
+	}
+	got := []timesheets.UpsertOutcome{out[0][0].Outcome, out[1][0].Outcome, out[2][0].Outcome, out[3][0].Outcome, out[4][0].Outcome}
+	assert.Equal(t, []timesheets.UpsertOutcome{timesheets.UpsertCreated, timesheets.UpsertUpdated, timesheets.UpsertCreated,
+		timesheets.UpsertUpdated, timesheets.UpsertConflict}, got)
+	assert.Equal(t, stored[0].ID, out[1][0].ID)
+	assert.Equal(t, out[2][0].ID, out[3][0].ID)
+	e, err := h.st.Get(ctxT(t), out[3][0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, e.Hours)
+	assert.Equal(t, int64(2), e.Revision)
+}
