@@ -22,9 +22,11 @@ type CORS struct {
 }
 
 // corsExposed are the response headers a page may read beyond the
-// CORS-safelisted ones: why it was refused (RFC 6750 §3, RFC 9470 §3), when
-// to retry a 503, where a created entry is.
-const corsExposed = "WWW-Authenticate, Retry-After, Location"
+// CORS-safelisted ones: why it was refused (RFC 6750 §3, RFC 9470 §3,
+// RFC 9449 §7.1), when to retry a 503, where a created entry is, an
+// entry's revision for If-Match, and the DPoP nonce to prove with next
+// (RFC 9449 §8).
+const corsExposed = "WWW-Authenticate, Retry-After, Location, ETag, DPoP-Nonce"
 
 // corsMethods are the methods a preflight may be told about, in the order
 // they are listed.

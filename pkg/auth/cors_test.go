@@ -92,7 +92,7 @@ func TestCORSPreflight(t *testing.T) {
 			require.Equal(t, http.StatusNoContent, resp.StatusCode, "answered before authentication: no token")
 			want := http.Header{
 				"Access-Control-Allow-Origin":  {tc.origin},
-				"Access-Control-Allow-Headers": {"Authorization, Content-Type, Traceparent"},
+				"Access-Control-Allow-Headers": {"Authorization, Content-Type, Dpop, If-Match, Traceparent"},
 				"Access-Control-Max-Age":       {"600"},
 			}
 			if tc.methods != "" {
@@ -165,7 +165,7 @@ func TestCORSActualResponses(t *testing.T) {
 			require.Equal(t, tc.status, resp.StatusCode)
 			require.Equal(t, http.Header{
 				"Access-Control-Allow-Origin":   {pageOrigin},
-				"Access-Control-Expose-Headers": {"WWW-Authenticate, Retry-After, Location"},
+				"Access-Control-Expose-Headers": {"WWW-Authenticate, Retry-After, Location, ETag, DPoP-Nonce"},
 			}, corsHeaders(resp.Header), "no wildcard, no credentials")
 			require.Equal(t, []string{"Origin"}, resp.Header.Values("Vary"))
 			if tc.status != http.StatusOK {
@@ -227,7 +227,7 @@ func TestCORSFollowsThePolicy(t *testing.T) {
 		require.False(t, allowed())
 		resp := send(t, srv, "OPTIONS", "/timesheets/7", preflight("https://other.example", "GET"))
 		require.Equal(t, http.StatusNoContent, resp.StatusCode)
-		require.Equal(t, "Authorization, Content-Type", resp.Header.Get("Access-Control-Allow-Headers"))
+		require.Equal(t, "Authorization, Content-Type, Dpop, If-Match", resp.Header.Get("Access-Control-Allow-Headers"))
 		require.Empty(t, resp.Header.Get("Access-Control-Max-Age"), "unset: the browser's default")
 	})
 	t.Run("no policy in force", func(t *testing.T) {

@@ -115,8 +115,9 @@ func (c *CORS) OriginAllowed(origin string) bool {
 }
 
 // CORSImpliedHeaders are allowed whatever spec.cors.allowedHeaders says: a
-// browser client cannot call the API without them.
-var CORSImpliedHeaders = []string{"Authorization", "Content-Type"}
+// browser client cannot call the API without them (DPoP carries a browser
+// client's proofs, RFC 9449 §4.1; If-Match a change of an entry).
+var CORSImpliedHeaders = []string{"Authorization", "Content-Type", "Dpop", "If-Match"}
 
 // Snapshot is one validated policy. It is never modified after Compile, so
 // requests can read it without locks.

@@ -234,7 +234,7 @@ func TestCompileResourceAndCORS(t *testing.T) {
 	if s.Resource != spec.Resource {
 		t.Errorf("resource %q, want %q", s.Resource, spec.Resource)
 	}
-	if want := []string{"Authorization", "Content-Type", "Traceparent"}; !slices.Equal(s.CORS.AllowedHeaders, want) {
+	if want := []string{"Authorization", "Content-Type", "Dpop", "If-Match", "Traceparent"}; !slices.Equal(s.CORS.AllowedHeaders, want) {
 		t.Errorf("allowed headers %q, want %q", s.CORS.AllowedHeaders, want)
 	}
 	if s.CORS.MaxAge != 90*time.Second {

@@ -228,8 +228,9 @@ type CORS struct {
 	AllowedOrigins []Origin `json:"allowedOrigins"`
 
 	// AllowedHeaders are request headers a page may send besides the ones
-	// always allowed: Authorization (the bearer token) and Content-Type (a
-	// JSON body), and the CORS-safelisted ones browsers send anyway. Such as
+	// always allowed: Authorization (the access token), Content-Type (a
+	// JSON body), DPoP (a proof, RFC 9449) and If-Match (a change of an
+	// entry), and the CORS-safelisted ones browsers send anyway. Such as
 	// traceparent.
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
