@@ -195,6 +195,14 @@ func (p *pendingStore) NonceSecret(ctx context.Context) ([]byte, error) {
 	return d.NonceSecret(ctx)
 }
 
+func (p *pendingStore) SetCheckpoint(ctx context.Context, owner, source string, at time.Time) error {
+	st, err := p.get()
+	if err != nil {
+		return err
+	}
+	return st.SetCheckpoint(ctx, owner, source, at)
+}
+
 func (p *pendingStore) Get(ctx context.Context, id int64) (timesheets.Entry, error) {
 	st, err := p.get()
 	if err != nil {

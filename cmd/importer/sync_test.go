@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -293,5 +294,63 @@ func (g *pageGate) release() {
 	case <-g.relse:
 	default:
 		close(g.relse)
+	}
+}
+
+// TestCheckpointOnlyAfterACompleteRun: a run whose first batch fails while
+// the later ones are stored records no checkpoint, so the next run reads
+// the tool from the start again and stores the failed entries; a complete
+// run records the newest modification time it stored, and the run after
+// it asks the tool only for what changed since.
+func TestCheckpointOnlyAfterACompleteRun(t *testing.T) {
+	api := apitest.Start(t, apitest.Options{})
+	f := toolfake.NewHarvest(t)
+	f.StartClockAt(time.Now().Add(-time.Hour)) // one second per change, long before the overlap
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, f.Put(toolfake.Entry{User: "c", Project: "P", Day: fmt.Sprintf("2026-02-%02d", 1+i), Hours: 4}).ID)
+	}
+	checkpoint := func() any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, api.URL+"/timesheets/upload/checkpoint?source="+stored(t, api, ids[5]).Source, nil)
+		req.Header.Set("Authorization", "Bearer "+api.Token(t, apitest.ImporterClient))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var c map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("checkpoint: %s %v", resp.Status, err)
+		}
+		return c["source_updated_at"]
+	}
+
+	// Entries come newest day first, and the newest day was changed last:
+	// the first batch (the newest entries) is stored, the second fails and
+	// stops the run. The newest stored entry is no checkpoint: from it, the
+	// failed older ones would never be read again.
+	api.FailUploadsAfter(1, 1, "")
+	code, s, logs := runSync(t, api, importer.KindHarvest, f.BaseURL(), f.CredentialsDir(t), "--batch-size", "2", "--max-in-flight", "1", "--max-attempts", "1")
+	s.want(t, code, logs, importer.ExitFailed, "created=2")
+	if c := checkpoint(); c != nil {
+		t.Fatalf("a run that failed recorded the checkpoint %v", c)
+	}
+
+	code, s, logs = runSync(t, api, importer.KindHarvest, f.BaseURL(), f.CredentialsDir(t), "--batch-size", "2", "--overlap", "0s")
+	s.want(t, code, logs, importer.ExitOK, "read=6 created=4 duplicates=2 updated=0", "failed=0")
+	want := f.Updated(ids[5]).Format(time.RFC3339)
+	if c := checkpoint(); c != want {
+		t.Fatalf("checkpoint %v, want the newest modification time %s", c, want)
+	}
+
+	before := len(f.Requests())
+	f.Put(toolfake.Entry{ID: ids[0], User: "c", Project: "P", Day: "2026-02-01", Hours: 5})
+	code, s, logs = runSync(t, api, importer.KindHarvest, f.BaseURL(), f.CredentialsDir(t))
+	s.want(t, code, logs, importer.ExitOK, "updated=1")
+	for _, r := range f.Requests()[before:] {
+		if r.Path == "/v2/time_entries" && r.Query.Get("updated_since") == "" && r.Query.Get("cursor") == "" {
+			t.Fatalf("the run after a complete one read the whole tool: %+v", r)
+		}
 	}
 }

@@ -91,6 +91,7 @@ type API struct {
 	keys    map[string]ClientKey
 
 	failLeft   atomic.Int64
+	passLeft   atomic.Int64 // uploads let through before failLeft applies
 	retryAfter atomic.Pointer[string]
 	uploads    atomic.Int64
 	failed     atomic.Int64
@@ -204,7 +205,7 @@ func (a *API) faults(next http.Handler) http.Handler {
 		defer a.inFlight.Add(-1)
 		if r.Method == http.MethodPost && r.URL.Path == "/timesheets/upload" {
 			a.uploads.Add(1)
-			if a.failLeft.Add(-1) >= 0 {
+			if a.passLeft.Add(-1) < 0 && a.failLeft.Add(-1) >= 0 {
 				a.failed.Add(1)
 				if ra := a.retryAfter.Load(); ra != nil && *ra != "" {
 					w.Header().Set("Retry-After", *ra)
@@ -214,7 +215,10 @@ func (a *API) faults(next http.Handler) http.Handler {
 				_, _ = w.Write([]byte(`{"error":"unavailable","message":"the database is unavailable; retry later"}` + "\n"))
 				return
 			}
-			a.failLeft.Store(0)
+			if a.passLeft.Load() < 0 {
+				a.failLeft.Store(0)
+				a.passLeft.Store(0)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -237,9 +241,14 @@ func (a *API) WaitIdle(t testing.TB) {
 // FailUploads makes the next n upload requests answer 503 with Retry-After
 // (seconds or an HTTP date; empty sends none), as the API does while its
 // database is down. Nothing reaches the store for them.
-func (a *API) FailUploads(n int, retryAfter string) {
+func (a *API) FailUploads(n int, retryAfter string) { a.FailUploadsAfter(0, n, retryAfter) }
+
+// FailUploadsAfter lets the next pass uploads through and makes the n after
+// them answer 503, as FailUploads does.
+func (a *API) FailUploadsAfter(pass, n int, retryAfter string) {
 	a.retryAfter.Store(&retryAfter)
 	a.failLeft.Store(int64(n))
+	a.passLeft.Store(int64(pass))
 }
 
 // UploadRequests counts POST /timesheets/upload requests, failed ones included.

@@ -48,6 +48,7 @@ func Run(ctx context.Context, cfg Config) Summary {
 	if n := r.unlisted.Load(); n > 0 {
 		r.log.Warn("more rejected entries were not listed", "count", n, "report_limit", cfg.ReportLimit)
 	}
+	r.recordCheckpoint(ctx, s)
 	r.finish(ctx, &s)
 	traceSummary(span, s)
 	return s
@@ -61,8 +62,14 @@ type run struct {
 	apiRejected     atomic.Int64 // valid entries the API rejected nonetheless
 	uploadConflicts atomic.Int64 // uploaded entries the API could not change (of Summary.Conflicts)
 	keys            keys         // with Prune: the keys read in the window
-	listed          atomic.Int64 // rejected entries logged one by one
-	unlisted        atomic.Int64
+	// up, name and checkpointed are what recording a checkpoint needs;
+	// newest is the newest modification time of the entries read (Unix ns).
+	up           *Uploader
+	name         string
+	checkpointed bool
+	newest       int64
+	listed       atomic.Int64 // rejected entries logged one by one
+	unlisted     atomic.Int64
 }
 
 func (r *run) run(ctx context.Context) Summary {
@@ -138,6 +145,10 @@ func (r *run) run(ctx context.Context) Summary {
 	}
 
 	p := r.plan(ctx, src, name, up)
+	r.up, r.name = up, name
+	if inc, ok := src.(IncrementalSource); ok && inc.Incremental() && up != nil && cfg.To.IsZero() && !cfg.Prune {
+		r.checkpointed = true // it reads all changes since p.since (or all)
+	}
 	if rs, ok := src.(RangeSetter); ok {
 		if err := rs.SetRange(p.since, p.from, p.to); err != nil {
 			return Summary{Err: err}
@@ -209,6 +220,9 @@ func (r *run) pipeline(ctx context.Context, src Source, name string, up *Uploade
 			r.c.valid.Add(1)
 			if r.keys != nil {
 				r.keys[e.Period] = append(r.keys[e.Period], e.ExternalID)
+			}
+			if e.SourceUpdatedAt != nil {
+				r.newest = max(r.newest, e.SourceUpdatedAt.UnixNano())
 			}
 			scratch = appendEntry(scratch[:0], &e.Input)
 			if cur.n > 0 && len(cur.body)+1+len(scratch)+1 > timesheets.MaxBatchBytes {

@@ -12,11 +12,15 @@ import (
 // Keeping the API in sync with the tool, beyond uploading what it has:
 //
 //   - Incremental reads. A connector is asked only for what the tool
-//     changed since the newest source_updated_at this client stored of the
-//     source (the API's checkpoint), less an overlap: tools keep whole
-//     seconds, and an entry being saved as the last run read may carry a
-//     time just before its checkpoint. --full reads everything; a first
-//     run, with nothing stored, does too (or from --from).
+//     changed since this client's checkpoint of the source, less an
+//     overlap: tools keep whole seconds, and an entry being saved as the
+//     last run read may carry a time just before it. A run records the
+//     checkpoint, the newest modification time it read, only when it read
+//     everything since the last one (no --to, no --prune window) and
+//     uploaded all of it: a run whose earlier batch failed while later
+//     ones were stored must not move it past the failed entries. --full
+//     reads everything; a first run, with no checkpoint, does too (or from
+//     --from).
 //   - Deletions. With --prune, the run reads the whole window and then
 //     tells the API, in as few calls as its limits allow, "within these
 //     days, these are all the keys the source has": the API deletes this
@@ -58,7 +62,7 @@ func (r *run) plan(ctx context.Context, src Source, name string, up *Uploader) r
 		r.log.Warn("could not read the checkpoint; reading the whole source", "error", err.Error(),
 			"hint", "the ScopePolicy needs GET /timesheets/upload/checkpoint with scope batch:upload")
 	case cp.SourceUpdatedAt == nil:
-		r.log.Info("no entry of this source carries a modification time yet; reading the whole source", "stored", cp.Entries)
+		r.log.Info("no run has recorded a checkpoint of this source yet; reading the whole source", "stored", cp.Entries)
 	default:
 		at, perr := time.Parse(time.RFC3339Nano, *cp.SourceUpdatedAt)
 		if perr != nil {
@@ -69,6 +73,23 @@ func (r *run) plan(ctx context.Context, src Source, name string, up *Uploader) r
 		r.log.Info("reading what changed since the checkpoint", "checkpoint", *cp.SourceUpdatedAt, "since", p.since.Format(time.RFC3339), "stored", cp.Entries)
 	}
 	return p
+}
+
+// recordCheckpoint records the newest modification time the run read as
+// the source's checkpoint, if the run read everything since the last one
+// and every entry reached the API (created, duplicate, updated, stale or a
+// conflict: all settled). A rejected entry does not hold it back: it is
+// read again once it is mended in the tool, which changes its time.
+func (r *run) recordCheckpoint(ctx context.Context, s Summary) {
+	if !r.checkpointed || r.newest == 0 || s.Err != nil || s.Failed > 0 {
+		return
+	}
+	at := time.Unix(0, r.newest).UTC()
+	if err := r.up.SetCheckpoint(ctx, r.name, at); err != nil {
+		r.log.Warn("could not record the checkpoint; the next run reads from the last one", "error", err.Error())
+		return
+	}
+	r.log.Info("checkpoint recorded", "source_updated_at", at.Format(time.RFC3339Nano))
 }
 
 // keys collects, day by day, the external ids a pruning run read in its

@@ -115,6 +115,17 @@ func (u *Uploader) Checkpoint(ctx context.Context, source string) (*timesheets.C
 	return &res, nil
 }
 
+// SetCheckpoint records at as this client's checkpoint of source: the
+// newest modification time a run that read and stored everything stored.
+func (u *Uploader) SetCheckpoint(ctx context.Context, source string, at time.Time) error {
+	body, err := json.Marshal(timesheets.CheckpointRequest{Source: source, SourceUpdatedAt: at.UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		return err
+	}
+	endpoint := u.Endpoint + "/checkpoint"
+	return u.call(ctx, http.MethodPut, endpoint, body, func([]byte) error { return nil })
+}
+
 // Prune tells the API all the keys the source has in a window; it deletes
 // this client's other entries of the source there (once per call, as many
 // as its limit: the caller repeats while the answer is not complete).

@@ -220,7 +220,11 @@ func TestSyncRoutesMatchTheDocument(t *testing.T) {
 	t.Run("checkpoint", func(t *testing.T) {
 		r := a.do(t, "GET", "/timesheets/upload/checkpoint?source=harvest", importer, "")
 		require.Equal(t, 200, r.status, r.raw)
-		require.Equal(t, float64(3), r.body["entries"])
+		require.Equal(t, float64(3), r.body["entries"], r.raw)
+		require.Nil(t, r.body["source_updated_at"], "no run has recorded one")
+		r = a.do(t, "PUT", "/timesheets/upload/checkpoint", importer, `{"source":"harvest","source_updated_at":"2026-01-05T11:00:00Z"}`)
+		require.Equal(t, 200, r.status, r.raw)
+		r = a.do(t, "GET", "/timesheets/upload/checkpoint?source=harvest", importer, "")
 		require.Equal(t, "2026-01-05T11:00:00Z", r.body["source_updated_at"])
 		r = a.do(t, "GET", "/timesheets/upload/checkpoint?source=tempo", importer, "")
 		require.Equal(t, 200, r.status, r.raw)

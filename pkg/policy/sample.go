@@ -15,7 +15,7 @@ func Sample(issuer, audience string) v1alpha1.ScopePolicySpec {
 		Routes: []v1alpha1.Route{
 			route("POST", "/timesheets", "create:timesheets"),
 			route("POST", "/timesheets/upload", "batch:upload"),
-			route("GET", "/timesheets/upload/checkpoint", "batch:upload"),
+			{Path: "/timesheets/upload/checkpoint", Methods: []string{"GET", "PUT"}, Scopes: []string{"batch:upload"}},
 			route("POST", "/timesheets/upload/prune", "batch:upload"),
 			route("GET", "/timesheets", "read:timesheets"),
 			route("GET", "/timesheets/{id}", "read:timesheets"),

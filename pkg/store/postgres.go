@@ -491,12 +491,23 @@ func (s *pgStore) Checkpoint(ctx context.Context, owner, source string) (timeshe
 		c  timesheets.Checkpoint
 		ns *int64
 	)
-	if err := s.pool.QueryRow(ctx, `SELECT count(*), max(source_updated_at_ns) FROM entries WHERE owner = $1 AND source = $2`,
-		owner, source).Scan(&c.Entries, &ns); err != nil {
+	if err := s.pool.QueryRow(ctx, selectCheckpoint, owner, source).Scan(&c.Entries, &ns); err != nil {
 		return timesheets.Checkpoint{}, pgError("checkpoint", err)
 	}
 	c.SourceUpdatedAt = fromNanos(ns)
 	return c, nil
+}
+
+// SetCheckpoint records a checkpoint with one statement of its own.
+func (s *pgStore) SetCheckpoint(ctx context.Context, owner, source string, at time.Time) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO upload_checkpoints (owner, source, source_updated_at_ns) VALUES ($1, $2, $3)
+		ON CONFLICT (owner, source) DO UPDATE SET source_updated_at_ns = GREATEST(upload_checkpoints.source_updated_at_ns, excluded.source_updated_at_ns)`,
+		owner, source, at.UnixNano()); err != nil {
+		return pgError("checkpoint", err)
+	}
+	return nil
 }
 
 // pgEntryTx gives upsert, update and prune the statements they need.

@@ -427,13 +427,26 @@ func (s *sqliteStore) Checkpoint(ctx context.Context, owner, source string) (tim
 		c  timesheets.Checkpoint
 		ns *int64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT count(*), max(source_updated_at_ns) FROM entries WHERE owner = $1 AND source = $2`,
-		owner, source).Scan(&c.Entries, &ns)
+	err := s.r.QueryRowContext(ctx, selectCheckpoint, owner, source).Scan(&c.Entries, &ns)
 	if err != nil {
 		return timesheets.Checkpoint{}, sqliteError("checkpoint", err)
 	}
 	c.SourceUpdatedAt = fromNanos(ns)
 	return c, nil
+}
+
+// SetCheckpoint records a checkpoint in its group's transaction.
+func (s *sqliteStore) SetCheckpoint(ctx context.Context, owner, source string, at time.Time) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	return s.writes.do(ctx, "checkpoint", 1, false, func(ctx context.Context, tx groupTx) error {
+		if _, err := tx.(sqliteTx).ExecContext(ctx, `INSERT INTO upload_checkpoints (owner, source, source_updated_at_ns) VALUES ($1, $2, $3)
+			ON CONFLICT (owner, source) DO UPDATE SET source_updated_at_ns = max(source_updated_at_ns, excluded.source_updated_at_ns)`,
+			owner, source, at.UnixNano()); err != nil {
+			return sqliteError("checkpoint", err)
+		}
+		return nil
+	})
 }
 
 func (s *sqliteStore) entryTx(tx groupTx) sqliteEntryTx {

@@ -336,6 +336,11 @@ func pageSize(n int) int64 {
 	return int64(n)
 }
 
+// selectCheckpoint reads an owner's entries of a source and the checkpoint
+// its last complete run recorded.
+const selectCheckpoint = `SELECT (SELECT count(*) FROM entries WHERE owner = $1 AND source = $2),
+	(SELECT source_updated_at_ns FROM upload_checkpoints WHERE owner = $1 AND source = $2)`
+
 // jsonArray encodes values as a JSON array, for SQLite's json_each.
 func jsonArray[T int64 | string](values []T) string {
 	if len(values) == 0 {

@@ -387,9 +387,19 @@ func testCheckpoint(t *testing.T, h *harness) {
 	mustCreate(t, h.st, owned(synced(4, "harvest", "4", 60), otherOwner), synced(5, "tempo", "5", 90))
 	c, err = h.st.Checkpoint(ctxT(t), testOwner, "harvest")
 	require.NoError(t, err)
-	assert.Equal(t, int64(3), c.Entries)
+	assert.Equal(t, int64(3), c.Entries, "only the owner's entries of that source count")
+	assert.Nil(t, c.SourceUpdatedAt, "storing entries records no checkpoint: a run does, when it is complete")
+
+	require.NoError(t, h.st.SetCheckpoint(ctxT(t), testOwner, "harvest", testTime.Add(7*time.Minute)))
+	require.NoError(t, h.st.SetCheckpoint(ctxT(t), testOwner, "harvest", testTime.Add(2*time.Minute)))
+	require.NoError(t, h.st.SetCheckpoint(ctxT(t), otherOwner, "harvest", testTime.Add(time.Hour)))
+	c, err = h.st.Checkpoint(ctxT(t), testOwner, "harvest")
+	require.NoError(t, err)
 	require.NotNil(t, c.SourceUpdatedAt)
-	assert.Equal(t, testTime.Add(7*time.Minute), *c.SourceUpdatedAt, "only the owner's entries of that source count")
+	assert.Equal(t, testTime.Add(7*time.Minute), *c.SourceUpdatedAt, "a checkpoint never goes back, and is the owner's own")
+	c, err = h.st.Checkpoint(ctxT(t), testOwner, "tempo")
+	require.NoError(t, err)
+	assert.Nil(t, c.SourceUpdatedAt)
 }
 
 func init() {

@@ -106,3 +106,9 @@ func (s traced) Checkpoint(ctx context.Context, owner, source string) (_ timeshe
 	defer func() { end(span, err) }()
 	return s.Store.Checkpoint(ctx, owner, source)
 }
+
+func (s traced) SetCheckpoint(ctx context.Context, owner, source string, at time.Time) (err error) {
+	ctx, span := s.start(ctx, "checkpoint")
+	defer func() { end(span, err) }()
+	return s.Store.SetCheckpoint(ctx, owner, source, at)
+}

@@ -71,10 +71,19 @@ type PruneItemResult struct {
 // BatchDeleted is the status of an entry a prune deleted.
 const BatchDeleted = "deleted"
 
-// CheckpointResponse is the answer to GET /timesheets/upload/checkpoint:
-// what the caller has stored of one source.
+// CheckpointResponse is the answer to GET (and PUT)
+// /timesheets/upload/checkpoint: what the caller has stored of one source,
+// and the checkpoint its last complete run recorded.
 type CheckpointResponse struct {
 	Source          string  `json:"source"`
 	Entries         int64   `json:"entries"`
-	SourceUpdatedAt *string `json:"source_updated_at"` // RFC 3339; null when no entry has one
+	SourceUpdatedAt *string `json:"source_updated_at"` // RFC 3339; null before a run recorded one
+}
+
+// CheckpointRequest is the body of PUT /timesheets/upload/checkpoint: a
+// run that read and stored everything it was asked to records the newest
+// modification time it stored.
+type CheckpointRequest struct {
+	Source          string `json:"source"`
+	SourceUpdatedAt string `json:"source_updated_at"`
 }

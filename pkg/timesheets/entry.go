@@ -229,7 +229,8 @@ type PruneResult struct {
 }
 
 // Checkpoint is what an owner has stored of one source: how many entries,
-// and the newest SourceUpdatedAt among them (nil when none has one).
+// and the checkpoint its last complete run recorded (SetCheckpoint): the
+// newest SourceUpdatedAt it stored, nil before the first such run.
 type Checkpoint struct {
 	Entries         int64
 	SourceUpdatedAt *time.Time
@@ -289,6 +290,9 @@ type Store interface {
 	Prune(ctx context.Context, p Prune) (PruneResult, error)
 	// Checkpoint tells what owner has stored of source.
 	Checkpoint(ctx context.Context, owner, source string) (Checkpoint, error)
+	// SetCheckpoint records at as owner's checkpoint of source, unless a
+	// later one is recorded already (a checkpoint never goes back).
+	SetCheckpoint(ctx context.Context, owner, source string, at time.Time) error
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -98,6 +98,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /timesheets", a.create)
 	mux.HandleFunc("POST /timesheets/upload", a.upload)
 	mux.HandleFunc("GET /timesheets/upload/checkpoint", a.checkpoint)
+	mux.HandleFunc("PUT /timesheets/upload/checkpoint", a.setCheckpoint)
 	mux.HandleFunc("POST /timesheets/upload/prune", a.prune)
 	mux.HandleFunc("GET /timesheets", a.list)
 	mux.HandleFunc("GET /timesheets/{id}", a.get)

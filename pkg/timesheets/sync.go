@@ -11,9 +11,9 @@ import (
 
 // What an importer needs to keep the API in sync with its tool, under its
 // own scope (batch:upload) and about its own entries only (the entries
-// whose keys its client owns): the newest modification time it stored of
-// a source, to read only what changed since; and a prune, to delete what
-// the tool no longer has.
+// whose keys its client owns): a checkpoint per source, the newest
+// modification time a complete run stored, to read only what changed
+// since; and a prune, to delete what the tool no longer has.
 
 // MaxPruneDays bounds the window of one prune, so that one call's work is
 // bounded by the entries of at most a year.
@@ -44,6 +44,54 @@ func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
 		a.badRequest(w, ValidationError{errNoClient})
 		return
 	}
+	a.writeCheckpoint(w, r, owner, source)
+}
+
+// setCheckpoint answers PUT /timesheets/upload/checkpoint: the run that
+// sends it read and stored everything since its last checkpoint; a later
+// recorded one stays (a checkpoint never goes back).
+func (a *API) setCheckpoint(w http.ResponseWriter, r *http.Request) {
+	body, ok := a.readJSON(w, r, MaxEntryBytes)
+	if !ok {
+		return
+	}
+	var req CheckpointRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		a.badRequest(w, ValidationError{jsonFieldError(err)})
+		return
+	}
+	var errs ValidationError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	source := text(&req.Source, "source", maxSource, true, bad)
+	at, err := time.Parse(time.RFC3339Nano, req.SourceUpdatedAt)
+	switch {
+	case err != nil:
+		bad("source_updated_at", "%s is not an RFC 3339 timestamp such as 2017-05-10T17:40:20Z", quote(req.SourceUpdatedAt))
+	case !inRange(at) || at.After(a.now().Add(maxSourceSkew)):
+		bad("source_updated_at", "out of range: the newest modification time the run stored, not in the future")
+	}
+	if len(errs) > 0 {
+		a.badRequest(w, errs)
+		return
+	}
+	owner := a.owner(r)
+	if owner == "" {
+		a.badRequest(w, ValidationError{errNoClient})
+		return
+	}
+	if err := a.Store.SetCheckpoint(r.Context(), owner, source, at.UTC()); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	a.writeCheckpoint(w, r, owner, source)
+}
+
+// writeCheckpoint answers with owner's checkpoint of source.
+func (a *API) writeCheckpoint(w http.ResponseWriter, r *http.Request, owner, source string) {
 	c, err := a.Store.Checkpoint(r.Context(), owner, source)
 	if err != nil {
 		a.storeError(w, err)

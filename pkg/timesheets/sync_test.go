@@ -190,8 +190,23 @@ func TestCheckpointIsTheCallersOwn(t *testing.T) {
 
 	a = s.as(t, "importer", "GET", "/timesheets/upload/checkpoint?source=harvest", nil)
 	require.Equal(t, http.StatusOK, a.status, a.raw)
-	assert.Equal(t, "2026-01-06T11:30:00.5Z", a.body["source_updated_at"], "only the caller's entries count")
-	assert.Equal(t, float64(2), a.body["entries"])
+	assert.Nil(t, a.body["source_updated_at"], "a run records its checkpoint: stored entries are none")
+	assert.Equal(t, float64(2), a.body["entries"], "only the caller's entries count")
+
+	put := func(who, body string) answer { return s.as(t, who, "PUT", "/timesheets/upload/checkpoint", body) }
+	a = put("importer", `{"source":"harvest","source_updated_at":"2026-01-06T11:30:00.5Z"}`)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	assert.Equal(t, "2026-01-06T11:30:00.5Z", a.body["source_updated_at"])
+	a = put("importer", `{"source":"harvest","source_updated_at":"2026-01-05T00:00:00Z"}`)
+	assert.Equal(t, "2026-01-06T11:30:00.5Z", a.body["source_updated_at"], "never back")
+	require.Equal(t, http.StatusOK, put("other", `{"source":"harvest","source_updated_at":"2026-03-01T00:00:00Z"}`).status)
+	a = s.as(t, "importer", "GET", "/timesheets/upload/checkpoint?source=harvest", nil)
+	assert.Equal(t, "2026-01-06T11:30:00.5Z", a.body["source_updated_at"], "the caller's own")
+	for _, body := range []string{`{"source":"harvest"}`, `{"source":"","source_updated_at":"2026-01-05T00:00:00Z"}`,
+		`{"source":"harvest","source_updated_at":"2026-01-05"}`, `{"source":"harvest","source_updated_at":"2999-01-05T00:00:00Z"}`,
+		`{"source":"harvest","source_updated_at":"2026-01-05T00:00:00Z","x":1}`} {
+		assert.Equal(t, http.StatusBadRequest, put("importer", body).status, body)
+	}
 
 	for _, q := range []string{"", "?source=", "?source=a&source=b", "?source=harvest&since=1"} {
 		a = s.as(t, "importer", "GET", "/timesheets/upload/checkpoint"+q, nil)
