@@ -286,10 +286,65 @@ func (c *combiner) run(g []*member) {
 // so a bad entry fails only its own call. It returns the members still to
 // run; an error is the transaction's (a savepoint statement failed).
 func (c *combiner) mergeCreates(ctx context.Context, tx groupTx, g []*member) (rest []*member, err error) {
-	var merged []*member
+	if c.createMany == nil {
+		return g, nil
+	}
+	return c.merge(ctx, tx, g, func(m *member) *timesheets.Entry { return m.entry },
+		func(entries []timesheets.Entry, merged []*member) error {
+			res := make([]timesheets.CreateResult, len(entries))
+			if err := c.createMany(ctx, tx, entries, res); err != nil && !errors.Is(err, timesheets.ErrConflict) {
+				return err
+			}
+			// createMany's ErrConflict would roll back one call's entries;
+			// here each entry is its own call, and a conflicting one
+			// inserted nothing.
+			for i, m := range merged {
+				m.res[0] = res[i]
+				if res[i].Conflict {
+					m.err = timesheets.ErrConflict
+				}
+			}
+			return nil
+		})
+}
+
+// mergeUpserts is mergeCreates for the one-entry Upserts of a group: one
+// call of upsertMany for all of them, in arrival order (a later entry of
+// the same key applies to the earlier one's result, as if their calls ran
+// one after the other), each member getting its entry's result. If
+// upsertMany fails, they run one by one, so a bad entry fails only its own
+// call.
+func (c *combiner) mergeUpserts(ctx context.Context, tx groupTx, g []*member) (rest []*member, err error) {
+	if c.upsertMany == nil {
+		return g, nil
+	}
+	return c.merge(ctx, tx, g, func(m *member) *timesheets.Entry { return m.uentry },
+		func(entries []timesheets.Entry, merged []*member) error {
+			res := make([]timesheets.UpsertResult, len(entries))
+			if err := c.upsertMany(ctx, tx, entries, res); err != nil {
+				return err
+			}
+			for i, m := range merged {
+				m.ures[0] = res[i]
+			}
+			return nil
+		})
+}
+
+// merge runs the members of g whose entry is not nil, if there are two or
+// more, as one call of many under one savepoint: many gets their entries
+// in arrival order and gives each member its result. If many fails, the
+// savepoint is rolled back and those members stay in rest, to run one by
+// one. An error is the transaction's (a savepoint statement failed).
+func (c *combiner) merge(ctx context.Context, tx groupTx, g []*member, entry func(*member) *timesheets.Entry,
+	many func(entries []timesheets.Entry, merged []*member) error) (rest []*member, err error) {
+	var (
+		merged  []*member
+		entries []timesheets.Entry
+	)
 	for _, m := range g {
-		if m.entry != nil && c.createMany != nil {
-			merged = append(merged, m)
+		if e := entry(m); e != nil {
+			merged, entries = append(merged, m), append(entries, *e)
 		} else {
 			rest = append(rest, m)
 		}
@@ -297,15 +352,10 @@ func (c *combiner) mergeCreates(ctx context.Context, tx groupTx, g []*member) (r
 	if len(merged) < 2 {
 		return g, nil
 	}
-	entries := make([]timesheets.Entry, len(merged))
-	for i, m := range merged {
-		entries[i] = *m.entry
-	}
-	res := make([]timesheets.CreateResult, len(merged))
 	if err := tx.exec(ctx, "SAVEPOINT merged"); err != nil {
 		return nil, err
 	}
-	if err := c.createMany(ctx, tx, entries, res); err != nil && !errors.Is(err, timesheets.ErrConflict) {
+	if err := many(entries, merged); err != nil {
 		c.stats.unmerged.Add(1)
 		if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT merged"); err != nil {
 			return nil, err
@@ -317,60 +367,6 @@ func (c *combiner) mergeCreates(ctx context.Context, tx groupTx, g []*member) (r
 	}
 	if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
 		return nil, err
-	}
-	// createMany's ErrConflict would roll back one call's entries; here
-	// each entry is its own call, and a conflicting one inserted nothing.
-	for i, m := range merged {
-		m.res[0] = res[i]
-		if res[i].Conflict {
-			m.err = timesheets.ErrConflict
-		}
-	}
-	c.stats.merged.Add(uint64(len(merged)))
-	return rest, nil
-}
-
-// mergeUpserts is mergeCreates for the one-entry Upserts of a group: one
-// call of upsertMany for all of them, in arrival order (a later entry of
-// the same key applies to the earlier one's result, as if their calls ran
-// one after the other), each member getting its entry's result. If
-// upsertMany fails, they run one by one, so a bad entry fails only its own
-// call.
-func (c *combiner) mergeUpserts(ctx context.Context, tx groupTx, g []*member) (rest []*member, err error) {
-	var merged []*member
-	for _, m := range g {
-		if m.uentry != nil && c.upsertMany != nil {
-			merged = append(merged, m)
-		} else {
-			rest = append(rest, m)
-		}
-	}
-	if len(merged) < 2 {
-		return g, nil
-	}
-	entries := make([]timesheets.Entry, len(merged))
-	for i, m := range merged {
-		entries[i] = *m.uentry
-	}
-	res := make([]timesheets.UpsertResult, len(merged))
-	if err := tx.exec(ctx, "SAVEPOINT merged"); err != nil {
-		return nil, err
-	}
-	if err := c.upsertMany(ctx, tx, entries, res); err != nil {
-		c.stats.unmerged.Add(1)
-		if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT merged"); err != nil {
-			return nil, err
-		}
-		if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
-			return nil, err
-		}
-		return g, nil
-	}
-	if err := tx.exec(ctx, "RELEASE SAVEPOINT merged"); err != nil {
-		return nil, err
-	}
-	for i, m := range merged {
-		m.ures[0] = res[i]
 	}
 	c.stats.merged.Add(uint64(len(merged)))
 	return rest, nil
