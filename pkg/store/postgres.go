@@ -524,26 +524,16 @@ func (t pgEntryTx) lock(ctx context.Context, ids []int64) (map[int64]timesheets.
 	if err != nil {
 		return nil, pgError("read", err)
 	}
-	defer rows.Close()
-	out := make(map[int64]timesheets.Entry, len(ids))
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, pgError("read", err)
-		}
-		out[e.ID] = e
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (timesheets.Entry, error) { return scanEntry(r) })
+	if err != nil {
 		return nil, pgError("read", err)
 	}
-	return out, nil
+	return byID(out), nil
 }
 
 func (t pgEntryTx) rewrite(ctx context.Context, e timesheets.Entry) error {
 	r := newRow(e, e.UpdatedAt)
-	_, err := t.tx.Exec(ctx, `UPDATE entries SET user_type = $2, user_id = $3, date_ns = $4, year = $5, week = $6,
-		period_start = $7, project = $8, hours = $9, date_day = $10, revision = $11, updated_at_ns = $12, source_updated_at_ns = $13
-		WHERE id = $1`, e.ID, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week, r.periodStart,
+	_, err := t.tx.Exec(ctx, rewriteEntry, e.ID, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week, r.periodStart,
 		r.e.Project, r.e.Hours, int16(r.day), r.e.Revision, r.updatedNS, r.sourceUpdatedNS)
 	if err != nil {
 		return pgError("update", err)
@@ -551,7 +541,7 @@ func (t pgEntryTx) rewrite(ctx context.Context, e timesheets.Entry) error {
 	return nil
 }
 
-func (t pgEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bool, limit int) ([]timesheets.PrunedEntry, bool, error) {
+func (t pgEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bool, n int) ([]timesheets.PrunedEntry, error) {
 	status := timesheets.StatusPending
 	if locked {
 		status = timesheets.StatusApproved
@@ -565,21 +555,18 @@ func (t pgEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bo
 	rows, err := t.tx.Query(ctx, `SELECT id, external_id FROM entries
 		WHERE owner = $1 AND source = $2 AND external_id <> '' AND period_start BETWEEN $3 AND $4 AND status = $5
 		AND external_id NOT IN (SELECT unnest($6::text[])) ORDER BY id LIMIT $7 FOR UPDATE`,
-		p.Owner, p.Source, day(p.From), day(p.To), status, keep, limit+1)
+		p.Owner, p.Source, day(p.From), day(p.To), status, keep, n)
 	if err != nil {
-		return nil, false, pgError("prune", err)
+		return nil, pgError("prune", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (timesheets.PrunedEntry, error) {
 		var e timesheets.PrunedEntry
 		return e, r.Scan(&e.ID, &e.ExternalID)
 	})
 	if err != nil {
-		return nil, false, pgError("prune", err)
+		return nil, pgError("prune", err)
 	}
-	if len(out) > limit {
-		return out[:limit], true, nil
-	}
-	return out, false, nil
+	return out, nil
 }
 
 func (t pgEntryTx) deleteIDs(ctx context.Context, ids []int64) error {

@@ -302,23 +302,28 @@ func (s *sqliteStore) List(ctx context.Context, f timesheets.Filter) (_ []timesh
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	q, args := listQuery(f, func(t time.Time) any { return t.Format(time.DateOnly) })
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	out, err := sqliteEntries(s.r.QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, sqliteError("list", err)
+	}
+	return out, nil
+}
+
+// sqliteEntries reads the entries of a query's rows.
+func sqliteEntries(rows *sql.Rows, err error) ([]timesheets.Entry, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []timesheets.Entry
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return nil, sqliteError("list", err)
+			return nil, err
 		}
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, sqliteError("list", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Delete removes the entry id in its group's transaction.
@@ -466,30 +471,16 @@ func (t sqliteEntryTx) create(ctx context.Context, entries []timesheets.Entry, r
 }
 
 func (t sqliteEntryTx) lock(ctx context.Context, ids []int64) (map[int64]timesheets.Entry, error) {
-	rows, err := t.tx.QueryContext(ctx, "SELECT "+columns+" FROM entries WHERE id IN (SELECT value FROM json_each($1))", jsonArray(ids))
+	out, err := sqliteEntries(t.tx.QueryContext(ctx, "SELECT "+columns+" FROM entries WHERE id IN (SELECT value FROM json_each($1))", jsonArray(ids)))
 	if err != nil {
 		return nil, sqliteError("read", err)
 	}
-	defer rows.Close()
-	out := make(map[int64]timesheets.Entry, len(ids))
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, sqliteError("read", err)
-		}
-		out[e.ID] = e
-	}
-	if err := rows.Err(); err != nil {
-		return nil, sqliteError("read", err)
-	}
-	return out, nil
+	return byID(out), nil
 }
 
 func (t sqliteEntryTx) rewrite(ctx context.Context, e timesheets.Entry) error {
 	r := newRow(e, e.UpdatedAt)
-	_, err := t.tx.ExecContext(ctx, `UPDATE entries SET user_type = $2, user_id = $3, date_ns = $4, year = $5, week = $6,
-		period_start = $7, project = $8, hours = $9, date_day = $10, revision = $11, updated_at_ns = $12, source_updated_at_ns = $13
-		WHERE id = $1`, e.ID, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week, r.periodStart.Format(time.DateOnly),
+	_, err := t.tx.ExecContext(ctx, rewriteEntry, e.ID, r.e.UserType, r.e.UserID, r.dateNS, r.year, r.week, r.periodStart.Format(time.DateOnly),
 		r.e.Project, r.e.Hours, r.day, r.e.Revision, r.updatedNS, r.sourceUpdatedNS)
 	if err != nil {
 		return sqliteError("update", err)
@@ -497,7 +488,7 @@ func (t sqliteEntryTx) rewrite(ctx context.Context, e timesheets.Entry) error {
 	return nil
 }
 
-func (t sqliteEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bool, limit int) ([]timesheets.PrunedEntry, bool, error) {
+func (t sqliteEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bool, n int) ([]timesheets.PrunedEntry, error) {
 	status := timesheets.StatusPending
 	if locked {
 		status = timesheets.StatusApproved
@@ -505,26 +496,23 @@ func (t sqliteEntryTx) candidates(ctx context.Context, p timesheets.Prune, locke
 	rows, err := t.tx.QueryContext(ctx, `SELECT id, external_id FROM entries
 		WHERE owner = $1 AND source = $2 AND external_id <> '' AND period_start BETWEEN $3 AND $4 AND status = $5
 		AND external_id NOT IN (SELECT value FROM json_each($6)) ORDER BY id LIMIT $7`,
-		p.Owner, p.Source, day(p.From).Format(time.DateOnly), day(p.To).Format(time.DateOnly), status, jsonArray(p.Keep), limit+1)
+		p.Owner, p.Source, day(p.From).Format(time.DateOnly), day(p.To).Format(time.DateOnly), status, jsonArray(p.Keep), n)
 	if err != nil {
-		return nil, false, sqliteError("prune", err)
+		return nil, sqliteError("prune", err)
 	}
 	defer rows.Close()
 	var out []timesheets.PrunedEntry
 	for rows.Next() {
 		var e timesheets.PrunedEntry
 		if err := rows.Scan(&e.ID, &e.ExternalID); err != nil {
-			return nil, false, sqliteError("prune", err)
+			return nil, sqliteError("prune", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, sqliteError("prune", err)
+		return nil, sqliteError("prune", err)
 	}
-	if len(out) > limit {
-		return out[:limit], true, nil
-	}
-	return out, false, nil
+	return out, nil
 }
 
 func (t sqliteEntryTx) deleteIDs(ctx context.Context, ids []int64) error {

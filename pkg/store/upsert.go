@@ -22,12 +22,26 @@ type entryTx interface {
 	lock(ctx context.Context, ids []int64) (map[int64]timesheets.Entry, error)
 	// rewrite stores e's content, revision and times over the entry e.ID.
 	rewrite(ctx context.Context, e timesheets.Entry) error
-	// candidates returns up to limit of p's entries that Prune would
-	// delete (locked: false) or keep as approved (locked: true), in id
-	// order, and whether there are more.
-	candidates(ctx context.Context, p timesheets.Prune, locked bool, limit int) ([]timesheets.PrunedEntry, bool, error)
+	// candidates returns up to n of p's entries that Prune would delete
+	// (locked: false) or keep as approved (locked: true), in id order.
+	candidates(ctx context.Context, p timesheets.Prune, locked bool, n int) ([]timesheets.PrunedEntry, error)
 	// deleteIDs deletes the pending entries ids.
 	deleteIDs(ctx context.Context, ids []int64) error
+}
+
+// rewriteEntry stores an entry's content, revision and times over the
+// entry $1 (entryTx.rewrite), in both engines' placeholders.
+const rewriteEntry = `UPDATE entries SET user_type = $2, user_id = $3, date_ns = $4, year = $5, week = $6,
+	period_start = $7, project = $8, hours = $9, date_day = $10, revision = $11, updated_at_ns = $12, source_updated_at_ns = $13
+	WHERE id = $1`
+
+// byID indexes entries by id.
+func byID(entries []timesheets.Entry) map[int64]timesheets.Entry {
+	out := make(map[int64]timesheets.Entry, len(entries))
+	for _, e := range entries {
+		out[e.ID] = e
+	}
+	return out
 }
 
 // upsert runs Upsert in tx: the engine's create inserts the new keys, and
@@ -157,15 +171,18 @@ func prune(ctx context.Context, tx entryTx, p timesheets.Prune) (timesheets.Prun
 		return timesheets.PruneResult{Complete: true}, nil // nobody's keys are anybody's to prune
 	}
 	limit := min(max(p.Limit, 1), timesheets.MaxBatchEntries)
-	del, more, err := tx.candidates(ctx, p, false, limit)
+	// One more than the limit tells whether more are to be deleted.
+	del, err := tx.candidates(ctx, p, false, limit+1)
 	if err != nil {
 		return timesheets.PruneResult{}, err
 	}
+	more := len(del) > limit
+	del = del[:min(len(del), limit)]
 	// The approved entries are reported by the call that completes the
 	// prune, so that a prune of several calls reports each once.
 	var kept []timesheets.PrunedEntry
 	if !more {
-		if kept, _, err = tx.candidates(ctx, p, true, limit); err != nil {
+		if kept, err = tx.candidates(ctx, p, true, limit); err != nil {
 			return timesheets.PruneResult{}, err
 		}
 	}
