@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -108,9 +109,8 @@ func (m *Middleware) checkDPoP(w http.ResponseWriter, r *http.Request, snap *pol
 		return ReasonDPoPInvalidProof
 	}
 	now := m.Verifier.now()
-	p, err := dpop.Verify(proofs[0], r.Method, m.DPoP.htu(r), dpop.Options{
-		Algorithms: snap.Algorithms, MaxAge: snap.DPoPMaxAge, Skew: snap.ClockSkew, Now: func() time.Time { return now },
-	})
+	opts := dpop.Options{Algorithms: snap.Algorithms, MaxAge: snap.DPoPMaxAge, Skew: snap.ClockSkew, Now: func() time.Time { return now }}
+	p, err := dpop.Verify(proofs[0], r.Method, m.DPoP.htu(r), opts)
 	if err != nil {
 		return ReasonDPoPInvalidProof
 	}
@@ -128,16 +128,14 @@ func (m *Middleware) checkDPoP(w http.ResponseWriter, r *http.Request, snap *pol
 			return ReasonDPoPNonce
 		}
 	}
-	// The proof is remembered as long as it could be accepted: until its
-	// iat is older than the window (with the skew).
-	until := p.IssuedAt.Add(snap.DPoPMaxAge + snap.ClockSkew)
-	fresh, err := m.DPoP.Ledger.Claim(r.Context(), dpop.ReplayKey(p), until)
-	switch {
+	// The proof is remembered as long as it could be accepted.
+	var refusal *dpop.Error
+	switch err := dpop.CheckReplay(r.Context(), m.DPoP.Ledger, p, opts); {
+	case errors.As(err, &refusal):
+		return ReasonDPoPReplay
 	case err != nil:
 		m.Logger.Warn("the DPoP replay ledger is unavailable; refusing the request", "error", err.Error())
 		return ReasonDPoPUnavailable
-	case !fresh:
-		return ReasonDPoPReplay
 	}
 	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/abc-inc/timesheets/pkg/apis/auth/v1alpha1"
 	"github.com/abc-inc/timesheets/pkg/loopback"
 	"github.com/abc-inc/timesheets/pkg/openapi"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -122,7 +121,7 @@ func (m *Metadata) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		OpenAPIURL:                    base.JoinPath(openapi.Path).String(),
 		DPoPBoundAccessTokensRequired: snap.DPoPRequiredAnywhere(),
 	}
-	if snap.DPoP != v1alpha1.DPoPDisabled || slices.ContainsFunc(snap.Routes, func(r *policy.Route) bool { return r.DPoP != "" && r.DPoP != v1alpha1.DPoPDisabled }) {
+	if snap.DPoPAnywhere() {
 		doc.DPoPSigningAlgValuesSupported = slices.Clone(snap.Algorithms)
 	}
 	for _, is := range snap.Issuers {

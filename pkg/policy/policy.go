@@ -238,6 +238,12 @@ func (s *Snapshot) DPoPRequiredAnywhere() bool {
 	return s.DPoP == v1alpha1.DPoPRequired || slices.ContainsFunc(s.Routes, func(r *Route) bool { return r.DPoP == v1alpha1.DPoPRequired })
 }
 
+// DPoPAnywhere tells whether the policy, or some route, takes DPoP-bound
+// tokens at all (the metadata's dpop_signing_alg_values_supported).
+func (s *Snapshot) DPoPAnywhere() bool {
+	return s.DPoP != v1alpha1.DPoPDisabled || slices.ContainsFunc(s.Routes, func(r *Route) bool { return r.DPoP != "" && r.DPoP != v1alpha1.DPoPDisabled })
+}
+
 func validDPoPMode(m v1alpha1.DPoPMode) bool {
 	return m == v1alpha1.DPoPDisabled || m == v1alpha1.DPoPAllowed || m == v1alpha1.DPoPRequired
 }

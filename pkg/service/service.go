@@ -15,6 +15,7 @@ import (
 
 	"github.com/abc-inc/timesheets/pkg/activation"
 	"github.com/abc-inc/timesheets/pkg/auth"
+	"github.com/abc-inc/timesheets/pkg/dpop"
 	"github.com/abc-inc/timesheets/pkg/metrics"
 	"github.com/abc-inc/timesheets/pkg/openapi"
 	"github.com/abc-inc/timesheets/pkg/policy"
@@ -101,7 +102,7 @@ func (s *Service) assemble(o Options) http.Handler {
 // sharedDPoP is what a store shares among replicas to check DPoP proofs
 // (store.DPoP): the replay ledger and the nonces' secret.
 type sharedDPoP interface {
-	Claim(ctx context.Context, key string, until time.Time) (bool, error)
+	dpop.Ledger
 	NonceSecret(ctx context.Context) ([]byte, error)
 }
 

@@ -51,15 +51,8 @@ func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
 // sends it read and stored everything since its last checkpoint; a later
 // recorded one stays (a checkpoint never goes back).
 func (a *API) setCheckpoint(w http.ResponseWriter, r *http.Request) {
-	body, ok := a.readJSON(w, r, MaxEntryBytes)
-	if !ok {
-		return
-	}
 	var req CheckpointRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		a.badRequest(w, ValidationError{jsonFieldError(err)})
+	if !a.readRequest(w, r, MaxEntryBytes, &req) {
 		return
 	}
 	var errs ValidationError
@@ -135,15 +128,8 @@ func (a *API) prune(w http.ResponseWriter, r *http.Request) {
 		a.badRequest(w, ValidationError{*ferr})
 		return
 	}
-	body, ok := a.readJSON(w, r, maxPruneBody)
-	if !ok {
-		return
-	}
 	var req PruneRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		a.badRequest(w, ValidationError{jsonFieldError(err)})
+	if !a.readRequest(w, r, maxPruneBody, &req) {
 		return
 	}
 	p, err := a.pruneOf(req)
@@ -230,6 +216,22 @@ func (a *API) pruneOf(req PruneRequest) (Prune, error) {
 	}
 	p.Keep = req.ExternalIDs
 	return p, nil
+}
+
+// readRequest reads a JSON body of at most limit bytes into v strictly
+// (unknown fields refused), answering the request's refusal if it fails.
+func (a *API) readRequest(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	body, ok := a.readJSON(w, r, limit)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		a.badRequest(w, ValidationError{jsonFieldError(err)})
+		return false
+	}
+	return true
 }
 
 // badRequest refuses a request (not an entry) that says what to fix.
