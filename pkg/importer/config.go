@@ -160,14 +160,14 @@ func (c Config) withDefaults() Config {
 		if c.Now != nil {
 			now = c.Now
 		}
-		today := day(now())
+		today := timesheets.Day(now())
 		c.To, c.From = today, today.Add(-c.Window)
 	}
 	if !c.From.IsZero() {
-		c.From = day(c.From)
+		c.From = timesheets.Day(c.From)
 	}
 	if !c.To.IsZero() {
-		c.To = day(c.To)
+		c.To = timesheets.Day(c.To)
 	}
 	return c
 }

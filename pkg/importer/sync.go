@@ -50,7 +50,7 @@ func (r *run) plan(ctx context.Context, src Source, name string, up *Uploader) r
 		r.log.Info("reading the whole source (--full)")
 		return p
 	case cfg.Prune:
-		r.log.Info("reading the whole window to prune it", "from", day(p.from), "to", day(p.to))
+		r.log.Info("reading the whole window to prune it", "from", p.from.Format(time.DateOnly), "to", p.to.Format(time.DateOnly))
 		return p
 	case up == nil:
 		return p // a dry run asks the API nothing
@@ -99,7 +99,7 @@ type keys map[time.Time][]string
 // prune reconciles the window: one call for each run of days whose keys
 // fit in a call, repeated until the API says it is complete.
 func (r *run) prune(ctx context.Context, up *Uploader, name string, k keys) error {
-	from, to := day(r.cfg.From), day(r.cfg.To)
+	from, to := r.cfg.From, r.cfg.To // days: withDefaults truncated them
 	calls, err := pruneCalls(name, from, to, k)
 	if err != nil {
 		return err
@@ -184,10 +184,4 @@ func (r *run) conflict(at, externalID, reason, message string) {
 // outside tells whether a day is outside [from, to] (zero: unbounded).
 func outside(d, from, to time.Time) bool {
 	return !from.IsZero() && d.Before(from) || !to.IsZero() && d.After(to)
-}
-
-// day truncates t to its UTC date.
-func day(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }

@@ -555,7 +555,7 @@ func (t pgEntryTx) candidates(ctx context.Context, p timesheets.Prune, locked bo
 	rows, err := t.tx.Query(ctx, `SELECT id, external_id FROM entries
 		WHERE owner = $1 AND source = $2 AND external_id <> '' AND period_start BETWEEN $3 AND $4 AND status = $5
 		AND external_id NOT IN (SELECT unnest($6::text[])) ORDER BY id LIMIT $7 FOR UPDATE`,
-		p.Owner, p.Source, day(p.From), day(p.To), status, keep, n)
+		p.Owner, p.Source, timesheets.Day(p.From), timesheets.Day(p.To), status, keep, n)
 	if err != nil {
 		return nil, pgError("prune", err)
 	}

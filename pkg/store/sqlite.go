@@ -496,7 +496,7 @@ func (t sqliteEntryTx) candidates(ctx context.Context, p timesheets.Prune, locke
 	rows, err := t.tx.QueryContext(ctx, `SELECT id, external_id FROM entries
 		WHERE owner = $1 AND source = $2 AND external_id <> '' AND period_start BETWEEN $3 AND $4 AND status = $5
 		AND external_id NOT IN (SELECT value FROM json_each($6)) ORDER BY id LIMIT $7`,
-		p.Owner, p.Source, day(p.From).Format(time.DateOnly), day(p.To).Format(time.DateOnly), status, jsonArray(p.Keep), n)
+		p.Owner, p.Source, timesheets.Day(p.From).Format(time.DateOnly), timesheets.Day(p.To).Format(time.DateOnly), status, jsonArray(p.Keep), n)
 	if err != nil {
 		return nil, sqliteError("prune", err)
 	}

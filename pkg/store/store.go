@@ -314,10 +314,10 @@ func listQuery(f timesheets.Filter, date func(time.Time) any) (string, []any) {
 		b.WriteString(" AND status = " + arg(f.Status))
 	}
 	if !f.From.IsZero() {
-		b.WriteString(" AND period_start >= " + arg(date(day(f.From))))
+		b.WriteString(" AND period_start >= " + arg(date(timesheets.Day(f.From))))
 	}
 	if !f.To.IsZero() {
-		b.WriteString(" AND period_start <= " + arg(date(day(f.To))))
+		b.WriteString(" AND period_start <= " + arg(date(timesheets.Day(f.To))))
 	}
 	b.WriteString(" ORDER BY id LIMIT " + arg(pageSize(f.Limit)))
 	return b.String(), args
@@ -351,10 +351,4 @@ func jsonArray[T int64 | string](values []T) string {
 		panic(err) // int64 and string always encode
 	}
 	return string(b)
-}
-
-// day truncates t to its UTC date.
-func day(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }

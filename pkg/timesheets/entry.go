@@ -136,10 +136,16 @@ func (e Entry) Locked() bool { return e.Status == StatusApproved }
 // day entry, the Monday of a week entry. Range filters use it.
 func (e Entry) PeriodStart() time.Time {
 	if e.Date != nil {
-		d := e.Date.UTC()
-		return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+		return Day(*e.Date)
 	}
 	return isoWeekStart(e.Year, e.Week)
+}
+
+// Day truncates t to its UTC date: the day an entry, a filter or a window
+// bound counts as.
+func Day(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 // isoWeekStart returns the Monday of ISO week w of year y.

@@ -740,8 +740,7 @@ func parseDay(v string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC), nil
+	return Day(t), nil
 }
 
 // Cursors are opaque so the pagination scheme can change without breaking clients.
